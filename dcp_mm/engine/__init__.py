@@ -1,0 +1,4 @@
+"""Engine parts (hooks) registered into mmseg's registries."""
+from .hooks import OVVocabularyHook
+
+__all__ = ['OVVocabularyHook']

@@ -1,0 +1,4 @@
+"""Runner hooks."""
+from .ov_vocabulary_hook import OVVocabularyHook
+
+__all__ = ['OVVocabularyHook']

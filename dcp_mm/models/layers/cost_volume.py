@@ -1,0 +1,31 @@
+"""Cosine cost volume between dense image embeddings and text embeddings."""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
+    """Per-template cosine similarity of every patch with every category.
+
+    Follows CAT-Seg (``einsum('bchw, btpc -> bpthw')``, F.normalize with
+    eps 1e-12 on both sides, no temperature), laid out category-first.
+
+    Args:
+        dense_embeds: (B, D, h, w) dense image embeddings (any norm).
+        text_embeds: (B, K, P, D) text embeddings per category and template.
+
+    Returns:
+        Tensor: (B, K, P, h, w) cosine similarities in [-1, 1] (DCP-CLIP
+        Eq. 6, C_0).
+    """
+    if dense_embeds.dim() != 4 or text_embeds.dim() != 4:
+        raise ValueError('expected dense_embeds (B, D, h, w) and text_embeds '
+                         f'(B, K, P, D), got {tuple(dense_embeds.shape)} and '
+                         f'{tuple(text_embeds.shape)}')
+    if dense_embeds.shape[1] != text_embeds.shape[-1]:
+        raise ValueError(
+            f'embedding dims differ: image D={dense_embeds.shape[1]}, '
+            f'text D={text_embeds.shape[-1]}')
+    img = F.normalize(dense_embeds, dim=1)
+    txt = F.normalize(text_embeds, dim=-1)
+    return torch.einsum('bdhw,bkpd->bkphw', img, txt)

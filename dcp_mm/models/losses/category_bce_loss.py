@@ -1,0 +1,81 @@
+"""Per-pixel binary cross-entropy over the selected categories."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmseg.registry import MODELS
+from ..layers.structures import CategorySelection
+
+
+@MODELS.register_module()
+class CategoryBCELoss(nn.Module):
+    """Sigmoid BCE of one logit map per selected category (CAT-Seg, DCP-CLIP).
+
+    The target of category k at a pixel is 1 if the pixel's label equals the
+    vocabulary index ``selection.indices[b, k]``, else 0 (a pixel whose
+    category was not selected is a negative for every selected category).
+    Ignored pixels (``ignore_index``) and padded categories
+    (``selection.valid`` False) do not count; the loss is the mean over the
+    counted (pixel, category) pairs. mmseg's ``CrossEntropyLoss(use_sigmoid)``
+    cannot mask per-image padded categories, hence this module.
+
+    Args:
+        loss_weight: multiplier of the loss.
+        loss_name: key of the loss in the losses dict (must start with
+            ``loss_`` for mmseg to back-propagate it).
+
+    Shapes:
+        seg_logits: (B, K, H, W) logits; seg_label: (B, H, W) long label
+        values in [0, T) or ignore_index; returns a scalar.
+
+    Raises:
+        ValueError: a label value is neither in [0, T) nor ignore_index
+        (T = ``num_classes`` when given).
+    """
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_bce') -> None:
+        super().__init__()
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f"loss_name must start with 'loss_', got "
+                             f'{loss_name!r}')
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name
+
+    def forward(self,
+                seg_logits: Tensor,
+                seg_label: Tensor,
+                selection: CategorySelection,
+                ignore_index: int = 255,
+                num_classes: Optional[int] = None) -> Tensor:
+        if seg_logits.shape[:2] != selection.indices.shape:
+            raise ValueError(f'logits {tuple(seg_logits.shape)} do not match '
+                             f'the selection {tuple(selection.indices.shape)}')
+        if seg_logits.shape[-2:] != seg_label.shape[-2:]:
+            raise ValueError(f'logits {tuple(seg_logits.shape[-2:])} and '
+                             f'labels {tuple(seg_label.shape[-2:])} differ')
+        label = seg_label.long()
+        keep = label != ignore_index
+        if num_classes is not None:
+            bad = keep & ((label < 0) | (label >= num_classes))
+            if bad.any():
+                raise ValueError(
+                    f'label values {label[bad].unique().tolist()[:10]} are '
+                    f'outside the vocabulary [0, {num_classes}) and not '
+                    f'ignore_index={ignore_index}')
+        # (B, 1, H, W) == (B, K, 1, 1) -> (B, K, H, W)
+        target = (label[:, None] == selection.indices[:, :, None, None])
+        weight = keep[:, None] & selection.valid[:, :, None, None]
+        weight = weight.to(seg_logits.dtype)
+        loss = F.binary_cross_entropy_with_logits(
+            seg_logits.float(), target.float(), reduction='none')
+        loss = (loss * weight).sum() / weight.sum().clamp(min=1.0)
+        return self.loss_weight * loss

@@ -1,0 +1,4 @@
+"""Test-time post-processors."""
+from .dcp_tag_validator import DCPTagValidator
+
+__all__ = ['DCPTagValidator']

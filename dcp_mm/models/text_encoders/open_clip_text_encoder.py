@@ -1,0 +1,254 @@
+"""CLIP text encoder: class names x prompt templates -> text embeddings."""
+import hashlib
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import List, Optional, Sequence
+
+import open_clip
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
+                                   build_clip_model, split_qkv_projections,
+                                   tokenizer_name)
+from ..layers.prompt_templates import (TemplatesLike, resolve_templates,
+                                       split_synonyms)
+from ..layers.vocabulary import check_vocabulary
+
+SYNONYM_MODES = ('first', 'average')
+
+
+class CLIPTextTower(nn.Module):
+    """The text half of an open_clip ``CLIP`` (same parameter names).
+
+    Holds ``token_embedding``, ``positional_embedding``, ``transformer``,
+    ``ln_final``, ``text_projection`` and the causal ``attn_mask`` buffer.
+    """
+
+    def __init__(self, clip: nn.Module) -> None:
+        super().__init__()
+        if clip.text_pool_type != 'argmax' or clip.attn_mask is None:
+            raise ValueError('only CLIP text towers with a causal mask and '
+                             'EOT (argmax) pooling are supported')
+        self.token_embedding = clip.token_embedding
+        self.positional_embedding = clip.positional_embedding
+        self.transformer = clip.transformer
+        self.ln_final = clip.ln_final
+        self.text_projection = clip.text_projection
+        self.register_buffer('attn_mask', clip.attn_mask, persistent=False)
+
+    @property
+    def context_length(self) -> int:
+        return self.positional_embedding.shape[0]
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(M, L) token ids, L <= context length -> (M, D), not normalised.
+
+        Running on the first L tokens with the positional embedding and the
+        causal mask sliced to L is exact: under the causal mask a token only
+        attends to earlier ones, so the EOT output never sees the padding.
+        """
+        m, length = tokens.shape
+        x = self.token_embedding(tokens)  # (M, L, C_t)
+        x = x + self.positional_embedding[:length].to(x.dtype)
+        mask = self.attn_mask[:length, :length]
+        x = self.transformer(x, attn_mask=mask)
+        x = self.ln_final(x)
+        x = x[torch.arange(m, device=x.device), tokens.argmax(dim=-1)]
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(x)
+        return x @ self.text_projection  # (M, D)
+
+
+@MODELS.register_module()
+class OpenCLIPTextEncoder(BaseModule):
+    """Embed a vocabulary with the open_clip CLIP text tower.
+
+    Every class name is put into P templates; the prompt embedding is taken
+    at the EOT token, projected, L2-normalised (CLIP / CAT-Seg).
+    Synonyms (``'bed, couch'``): ``'first'`` embeds the first synonym only
+    (CAT-Seg); ``'average'`` averages the normalised embeddings of all
+    synonyms per template and renormalises (SED).
+
+    Prompts are tokenised to the full context (77) and run on the shortest
+    prefix holding every EOT of a chunk of 256 prompts (exact, several times
+    faster). Results are cached (in memory, LRU of 8, and in ``cache_dir``
+    if given) under (tokenizer, vocabulary, templates, synonym mode, SHA-1
+    of the tower weights); the weight hash is recomputed when a parameter's
+    version counter, storage or dtype changes (optimizer steps,
+    ``load_state_dict``). In-place edits through ``param.data`` bypass the
+    version counter: call :meth:`clear_cache` after those. No cache is used,
+    and gradients flow, when the tower has trainable parameters, the module
+    is in training mode and grad is enabled. Cached results are detached.
+
+    Args:
+        model_name: open_clip architecture or ``'dcp-tiny'``.
+        pretrained: CLIP weights (see ``build_clip_model``).
+        templates: ``'imagenet80'``, ``'single'`` or a list of strings with
+            one ``'{}'`` each.
+        synonyms: ``'first'`` or ``'average'``.
+        finetune: ``'frozen'``, ``'attention'`` (q/v projections, official
+            CAT-Seg), ``'attention+pos'`` or ``'full'``.
+        cache_dir: optional directory for the disk cache.
+        quick_gelu: MLP activation; None -> QuickGELU (OpenAI CLIP).
+        chunk_size: prompts per tower forward pass.
+        init_cfg: mmengine init config.
+
+    Attributes:
+        text: :class:`CLIPTextTower`. num_templates: P. embed_dims: D.
+        num_text_forwards: tower forward passes run so far.
+
+    Raises:
+        ValueError: bad templates / synonyms / finetune / chunk_size.
+    """
+
+    def __init__(self,
+                 *,
+                 model_name: str = 'ViT-B-16',
+                 pretrained: Optional[str] = None,
+                 templates: TemplatesLike = 'imagenet80',
+                 synonyms: str = 'first',
+                 finetune: str = 'frozen',
+                 cache_dir: Optional[str] = None,
+                 quick_gelu: Optional[bool] = None,
+                 chunk_size: int = 256,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if synonyms not in SYNONYM_MODES:
+            raise ValueError(f'synonyms must be one of {SYNONYM_MODES}, got '
+                             f'{synonyms!r}')
+        if finetune not in FINETUNE_MODES:
+            raise ValueError(f'finetune must be one of {FINETUNE_MODES}, '
+                             f'got {finetune!r}')
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f'chunk_size must be a positive int, got '
+                             f'{chunk_size!r}')
+        self.templates = resolve_templates(templates)
+        self.synonyms = synonyms
+        self.finetune = finetune
+        self.cache_dir = cache_dir
+        self.chunk_size = chunk_size
+        self.model_name = model_name
+        self.text = CLIPTextTower(
+            build_clip_model(model_name, pretrained, quick_gelu))
+        split_qkv_projections(self.text)
+        self.trainable_names = apply_finetune(self.text, finetune)
+        self._tokenizer_name = tokenizer_name(model_name)
+        self.tokenizer = open_clip.get_tokenizer(self._tokenizer_name)
+        self.num_text_forwards = 0
+        self._memory: 'OrderedDict[tuple, Tensor]' = OrderedDict()
+        self._fingerprint = (None, '')  # (parameter stamp, sha1 hex)
+
+    @property
+    def num_templates(self) -> int:
+        """P, the number of prompt templates."""
+        return len(self.templates)
+
+    @property
+    def embed_dims(self) -> int:
+        """D, the joint embedding dim."""
+        proj = self.text.text_projection
+        return proj.out_features if isinstance(proj, nn.Linear) \
+            else proj.shape[1]
+
+    def clear_cache(self) -> None:
+        """Forget the in-memory embeddings (the disk cache is kept)."""
+        self._memory.clear()
+        self._fingerprint = (None, '')
+
+    def weights_fingerprint(self) -> str:
+        """SHA-1 of the text tower's parameter names and bytes."""
+        params = list(self.text.named_parameters())
+        stamp = tuple(
+            (p._version, p.data_ptr(), p.dtype, p.device) for _, p in params)
+        if self._fingerprint[0] != stamp:
+            sha = hashlib.sha1()
+            for name, p in params:
+                sha.update(name.encode())
+                data = p.detach().cpu().contiguous().reshape(-1)
+                sha.update(data.view(torch.uint8).numpy().tobytes())
+            self._fingerprint = (stamp, sha.hexdigest())
+        return self._fingerprint[1]
+
+    def _prompts(self, names: List[str]) -> List[List[str]]:
+        """Per class, the synonyms it is embedded with."""
+        syns = [split_synonyms(n) for n in names]
+        return [s[:1] for s in syns] if self.synonyms == 'first' else syns
+
+    def _encode(self, names: List[str]) -> Tensor:
+        """Run the tower: T names -> (T, P, D) L2-normalised."""
+        syns = self._prompts(names)
+        prompts = [
+            t.format(s) for group in syns for s in group
+            for t in self.templates
+        ]  # (class, synonym, template)
+        device = self.text.positional_embedding.device
+        outs = []
+        for start in range(0, len(prompts), self.chunk_size):
+            tokens = self.tokenizer(prompts[start:start + self.chunk_size])
+            tokens = tokens.to(device)
+            length = int(tokens.argmax(dim=-1).max()) + 1
+            outs.append(self.text(tokens[:, :length]))
+            self.num_text_forwards += 1
+        embeds = F.normalize(torch.cat(outs), dim=-1)  # (M, D)
+        p = self.num_templates
+        per_class, start = [], 0
+        for group in syns:
+            n = len(group) * p
+            # (S_c * P, D) -> (S_c, P, D) -> mean over synonyms (P, D)
+            per_class.append(embeds[start:start + n].reshape(
+                len(group), p, -1).mean(dim=0))
+            start += n
+        return F.normalize(torch.stack(per_class), dim=-1)  # (T, P, D)
+
+    def _disk_path(self, key: tuple) -> str:
+        digest = hashlib.sha1(repr(key).encode()).hexdigest()
+        return osp.join(self.cache_dir, f'text_embeds_{digest}.pth')
+
+    def forward(self, class_names: Sequence[str]) -> Tensor:
+        """Embed a vocabulary.
+
+        Args:
+            class_names: T category names (comma-separated synonyms allowed).
+
+        Returns:
+            (T, P, D) L2-normalised text embeddings (dim -1).
+
+        Raises:
+            ValueError: empty vocabulary, empty or duplicated names (the
+                message lists the duplicates).
+            TypeError: a plain string or non-string entries.
+        """
+        names = check_vocabulary(class_names, 'class_names')
+        trainable = any(p.requires_grad for p in self.text.parameters())
+        if trainable and self.training and torch.is_grad_enabled():
+            return self._encode(names)
+        key = (self._tokenizer_name, tuple(names), tuple(self.templates),
+               self.synonyms, self.weights_fingerprint())
+        device = self.text.positional_embedding.device
+        hit = self._memory.get(key)
+        if hit is None and self.cache_dir is not None:
+            path = self._disk_path(key)
+            if osp.isfile(path):
+                saved = torch.load(path, map_location='cpu', weights_only=True)
+                if saved.get('key') == repr(key):
+                    hit = saved['embeds']
+        if hit is None:
+            with torch.no_grad():
+                hit = self._encode(names).detach()
+            if self.cache_dir is not None:
+                os.makedirs(self.cache_dir, exist_ok=True)
+                path = self._disk_path(key)
+                tmp = f'{path}.{os.getpid()}.tmp'
+                torch.save(dict(key=repr(key), embeds=hit.cpu()), tmp)
+                os.replace(tmp, path)
+        self._memory[key] = hit
+        self._memory.move_to_end(key)
+        while len(self._memory) > 8:
+            self._memory.popitem(last=False)
+        return hit.to(device).clone()

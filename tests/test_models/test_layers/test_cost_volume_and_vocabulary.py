@@ -1,0 +1,39 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcp_mm.models.layers import (cosine_cost_volume, load_vocabulary,
+                                  seen_category_mask)
+
+
+def test_cost_volume_is_cosine():
+    img, txt = torch.randn(2, 6, 3, 4), torch.randn(2, 5, 3, 6)
+    cv = cosine_cost_volume(img, txt)
+    assert cv.shape == (2, 5, 3, 3, 4)
+    b, k, p, y, x = 1, 4, 2, 2, 3
+    ref = F.cosine_similarity(img[b, :, y, x], txt[b, k, p], dim=0)
+    torch.testing.assert_close(cv[b, k, p, y, x], ref)
+    # invariant to the scale of either side
+    torch.testing.assert_close(cosine_cost_volume(3 * img, 0.5 * txt), cv)
+    with pytest.raises(ValueError, match='dims differ'):
+        cosine_cost_volume(img, torch.randn(2, 5, 3, 7))
+
+
+def test_vocabulary_loading_and_errors(tmp_path):
+    f = tmp_path / 'vocab.txt'
+    f.write_text('# comment\ncat\n\ndog, puppy\nbed \n')
+    assert load_vocabulary(str(f)) == ['cat', 'dog, puppy', 'bed']
+    with pytest.raises(FileNotFoundError, match='one name per line'):
+        load_vocabulary(str(tmp_path / 'missing.txt'))
+    with pytest.raises(ValueError, match='empty'):
+        load_vocabulary([])
+    with pytest.raises(ValueError, match=r"duplicated.*'cat'"):
+        load_vocabulary(['cat', 'dog', 'cat '])
+    with pytest.raises(TypeError, match='non-string'):
+        load_vocabulary(['cat', 3])
+
+
+def test_seen_mask_matches_synonyms():
+    seen = seen_category_mask(['Cat', 'sofa, couch', 'zebra'],
+                              ['cat', 'couch', 'dog'])
+    assert seen.tolist() == [True, True, False]

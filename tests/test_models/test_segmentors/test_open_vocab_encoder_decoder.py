@@ -1,0 +1,187 @@
+import copy
+
+import pytest
+import torch
+from mmengine.structures import PixelData
+
+from dcp_mm.models.selectors import pad_selections
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+VOCAB = ['cat', 'dog', 'grass', 'sky', 'car']
+
+
+def tiny_cfg(**overrides):
+    cfg = dict(
+        type='OpenVocabEncoderDecoder',
+        data_preprocessor=dict(
+            type='SegDataPreProcessor',
+            mean=[122.7709383, 116.7460125, 104.09373615],
+            std=[68.5005327, 66.6321579, 70.3231630],
+            bgr_to_rgb=True,
+            size=(32, 32)),
+        pretrained=None,
+        backbone=dict(
+            type='CLIPViTBackbone',
+            model_name='dcp-tiny',
+            out_indices=(2, 3),
+            with_attn=True,
+            finetune='attention'),
+        text_encoder=dict(
+            type='OpenCLIPTextEncoder',
+            model_name='dcp-tiny',
+            templates=['a photo of a {}.', 'a {} in the scene.'],
+            finetune='frozen'),
+        selector=dict(type='DCPCategorySelector', tau=0.5),
+        neck=dict(
+            type='DCPTextGuidedAlignNeck',
+            cost_dims=16,
+            guidance_dims=16,
+            prompt_dims=8,
+            sa_patch_dims=8,
+            num_heads=2),
+        decode_head=dict(
+            type='DCPSpatialEnhancedHead',
+            in_channels=16,
+            channels=4,
+            decoder_dims=(8, 4),
+            shallow_dims=(4, 2),
+            shallow_up_dims=(8, 4),
+            cost_guidance_dims=(4, 2),
+            se_shallow_dims=4,
+            se_attn_dims=4,
+            attn_pool_size=2,
+            num_heads=2,
+            window_size=2),
+        post_processor=dict(type='DCPTagValidator', top_k=2),
+        train_vocabulary=VOCAB,
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return cfg
+
+
+def batch(n=2, size=32, vocab=5):
+    inputs = [torch.randint(0, 255, (3, size, size)).float()
+              for _ in range(n)]
+    samples = []
+    for i in range(n):
+        s = SegDataSample()
+        label = torch.randint(0, vocab, (1, size, size))
+        label[:, :4] = 255
+        s.gt_sem_seg = PixelData(data=label)
+        s.set_metainfo(
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size),
+                seg_map_path=f'img{i}.png'))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_train_step_gradients_and_loss():
+    model = MODELS.build(tiny_cfg())
+    model.train()
+    data = model.data_preprocessor(batch(), True)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_bce', 'num_selected'}
+    assert torch.isfinite(losses['loss_bce'])
+    losses['loss_bce'].backward()
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert trainable, 'nothing to train'
+    for name, p in trainable:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    # frozen text tower, CLIP attention q/v only
+    assert not any(
+        p.requires_grad for p in model.text_encoder.parameters())
+    assert all('q_proj' in n or 'v_proj' in n
+               for n, p in model.backbone.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize('mode', ['whole', 'slide'])
+def test_predict_full_vocabulary(mode):
+    test_cfg = dict(mode='whole') if mode == 'whole' else dict(
+        mode='slide', crop_size=(32, 32), stride=(16, 16), global_view=True)
+    model = MODELS.build(tiny_cfg(test_cfg=test_cfg)).eval()
+    model.set_vocabulary(VOCAB + ['zebra', 'boat'], 'test')
+    data = model.data_preprocessor(batch(size=48), False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert len(out) == 2
+    assert out[0].seg_logits.data.shape == (7, 48, 48)
+    pred = out[0].pred_sem_seg.data
+    assert pred.shape == (1, 48, 48) and pred.max() < 7
+    assert isinstance(out[0].tv_relabelled, dict)
+    # categories DCS dropped carry the fixed low logit (whole mode)
+    if mode == 'whole':
+        with torch.no_grad():
+            sel = model._decode(data['inputs'])[0]['selection']
+        for i in range(2):
+            kept = set(sel.indices[i][sel.valid[i]].tolist())
+            dropped = (out[i].seg_logits.data == -100.0).flatten(1).all(1)
+            assert set(torch.nonzero(~dropped).flatten().tolist()) == kept
+
+
+def test_batched_prediction_equals_per_image():
+    """DCS picks a different K per image; padding must not leak."""
+    cfg = tiny_cfg(post_processor=None)
+    cfg['selector'] = dict(type='DCPCategorySelector', tau=0.0, fixed_k=None)
+    model = MODELS.build(cfg).eval()
+    data = model.data_preprocessor(batch(), False)
+    with torch.no_grad():
+        both = model.inference(data['inputs'], None)
+        for i in range(2):
+            one = model.inference(data['inputs'][i:i + 1], None)
+            torch.testing.assert_close(both[i:i + 1], one, atol=1e-4,
+                                       rtol=1e-4)
+    # a selector that keeps a different K per image, decided per image
+    class BySign(torch.nn.Module):
+
+        def forward(self, cls_embed, dense, text, gt=None):
+            t = text.shape[0]
+            # K_b from the image's own embedding: 1..t, varies per image
+            ks = [1 + int(1e4 * c.abs().sum()) % t for c in cls_embed]
+            sets = [c[:t].topk(k).indices for c, k in zip(cls_embed, ks)]
+            return pad_selections(sets, cls_embed[:, :t])
+
+    model.selector = BySign()
+    with torch.no_grad():
+        ks = model._decode(data['inputs'])[0]['selection'].num_selected
+        both = model.inference(data['inputs'], None)
+        for i in range(2):
+            one = model.inference(data['inputs'][i:i + 1], None)
+            torch.testing.assert_close(both[i:i + 1], one, atol=1e-4,
+                                       rtol=1e-4)
+    assert ks[0] != ks[1], ks
+
+
+def test_vocabulary_errors_and_extra_state():
+    cfg = tiny_cfg(train_vocabulary=None)
+    model = MODELS.build(cfg)
+    model.train()
+    data = model.data_preprocessor(batch(), True)
+    with pytest.raises(ValueError, match='no vocabulary'):
+        model(**data, mode='loss')
+    with pytest.raises(ValueError, match='duplicated'):
+        model.set_vocabulary(['cat', 'cat'], 'train')
+    model.set_vocabulary(['cat', 'dog'], 'train')
+    with pytest.raises(ValueError, match=r'outside the training vocabulary'):
+        model(**data, mode='loss')  # labels up to 4 with 2 categories
+    state = model.state_dict()
+    other = MODELS.build(cfg)
+    other.load_state_dict(state)
+    assert other.train_vocabulary == ['cat', 'dog']
+
+
+def test_build_errors():
+    with pytest.raises(ValueError, match='model.pretrained'):
+        cfg = tiny_cfg()
+        cfg['backbone'] = dict(cfg['backbone'], pretrained='openai')
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match='neck'):
+        MODELS.build(tiny_cfg(neck=None))
+    cfg = copy.deepcopy(tiny_cfg(test_cfg=dict(mode='tiles')))
+    model = MODELS.build(cfg).eval()
+    with pytest.raises(ValueError, match='test_cfg.mode'):
+        model.inference(torch.zeros(1, 3, 32, 32), None)

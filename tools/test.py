@@ -1,0 +1,213 @@
+"""Test (and evaluate) a dcp_mm model, like MMSegmentation 1.2.2's test.py.
+
+Without ``--dataset`` the config's own ``test_dataloader`` /
+``test_evaluator`` are used. With ``--dataset NAME [NAME ...]`` each named
+zero-shot benchmark (``configs/_base_/datasets/NAME.py``) is evaluated in
+turn by one runner (model built and checkpoint loaded once) and a summary
+table is printed and written to ``work_dir/summary.{md,csv}``.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+from pathlib import Path
+
+# isort: off
+import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
+from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
+                                    format_summary, resolve_benchmarks,
+                                    run_benchmarks, summary_row, write_summary)
+# isort: on
+from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+DATASET_CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / \
+    '_base_' / 'datasets'
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='dcp_mm: test (and eval) a model, optionally on several '
+        'zero-shot benchmarks',
+        epilog='A checkpoint holds all weights: with model.pretrained set to '
+        "a CLIP tag such as 'openai', the CLIP weights are still fetched at "
+        'build time; offline, add --cfg-options model.pretrained=None.')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--dataset',
+        nargs='+',
+        metavar='NAME',
+        choices=BENCHMARKS,
+        help='evaluate these benchmarks instead of the config\'s test set '
+        f'(one or more of: {", ".join(BENCHMARKS)}); their test_dataloader '
+        'and test_evaluator come from configs/_base_/datasets/NAME.py')
+    parser.add_argument(
+        '--data-root',
+        help='data root of the benchmark (only with exactly one --dataset)')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory for logs, metrics and summary.md / summary.csv')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='the directory to save output predictions for offline '
+        'evaluation (one sub-directory per benchmark with --dataset)')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved (under '
+        'SHOW_DIR/vis_data/vis_image). As in mmseg, SegVisualizationHook '
+        'draws every interval-th image (50 by default; add --cfg-options '
+        'default_hooks.visualization.interval=1 for all)')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='Test time augmentation')
+    # torch.distributed.launch / torchrun pass --local-rank (torch >= 2.0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.data_root is not None and not args.dataset:
+        parser.error('--data-root needs exactly one --dataset NAME (for the '
+                     "config's own test set use --cfg-options "
+                     'test_dataloader.dataset.data_root=DIR)')
+    return args
+
+
+def trigger_visualization_hook(cfg: Config,
+                               args: argparse.Namespace) -> Config:
+    """Turn on ``SegVisualizationHook`` drawing (as mmseg's test.py)."""
+    default_hooks = cfg.default_hooks
+    if 'visualization' not in default_hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks: add '
+            "visualization=dict(type='SegVisualizationHook') to "
+            'default_hooks of the config')
+    visualization_hook = default_hooks['visualization']
+    visualization_hook['draw'] = True
+    if args.show:
+        visualization_hook['show'] = True
+        visualization_hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        cfg.visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def _check_checkpoint(checkpoint: str) -> None:
+    remote = '://' in checkpoint  # http(s)://, s3:// ... : mmengine loads it
+    if not remote and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
+
+
+def _set_output_dir(evaluator, out_dir: str) -> None:
+    """mmseg's --out: keep the predictions in ``out_dir``."""
+    for ev in evaluator if isinstance(evaluator, list) else [evaluator]:
+        ev['output_dir'] = out_dir
+        ev['keep_results'] = True
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    # every check that needs no model (nor the model config) comes first
+    benchmarks = None
+    if args.dataset:
+        benchmarks = resolve_benchmarks(args.dataset, args.data_root,
+                                        DATASET_CONFIG_DIR)
+    _check_checkpoint(args.checkpoint)
+    for name, bench in (benchmarks or {}).items():
+        check_data_root(bench['test_dataloader'], name)
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if benchmarks is None and cfg.get('test_dataloader'):
+        check_data_root(cfg.test_dataloader)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+        if benchmarks is not None and len(benchmarks) > 1:
+            print_log(
+                'several --dataset with --show-dir: images are saved as '
+                'test_<image file name>_0.png, so benchmarks sharing image '
+                'files (voc20 / voc20b, pc59 / pc459) overwrite each '
+                'other; use one --dataset per call to keep all',
+                logger='current',
+                level=logging.WARNING)
+
+    if args.tta:
+        if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
+            raise ValueError('--tta needs tta_pipeline and tta_model in the '
+                             'config')
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+        for dl in ([cfg.test_dataloader] if benchmarks is None else
+                   [b['test_dataloader'] for b in benchmarks.values()]):
+            dl['dataset']['pipeline'] = cfg.tta_pipeline
+
+    if args.out is not None:
+        if benchmarks is None:
+            _set_output_dir(cfg.test_evaluator, args.out)
+        else:
+            for name, bench in benchmarks.items():
+                _set_output_dir(bench['test_evaluator'],
+                                osp.join(args.out, name))
+
+    if benchmarks is not None:
+        # the runner is built with the first benchmark as its test set
+        first = next(iter(benchmarks.values()))
+        cfg.test_dataloader = first['test_dataloader']
+        cfg.test_evaluator = first['test_evaluator']
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    if benchmarks is None:
+        metrics = runner.test()
+        name = osp.splitext(osp.basename(args.config))[0]
+        meta = getattr(runner.test_loop.dataloader.dataset, 'metainfo', {})
+        classes = (meta or {}).get('classes')
+        rows = [summary_row(name, metrics, len(classes) if classes else None)]
+    else:
+        rows = run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
+
+    if is_main_process():
+        table = format_summary(rows)
+        md, csv_path = write_summary(rows, cfg.work_dir)
+        print(table)
+        runner.logger.info(f'summary written to {md} and {csv_path}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,116 @@
+"""Train a dcp_mm segmentor, like MMSegmentation 1.2.2's tools/train.py."""
+import argparse
+import logging
+import os
+import os.path as osp
+
+# isort: off
+import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
+# isort: on
+from mmengine.config import Config, DictAction
+from mmengine.device import get_device
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+# devices on which mmengine's AmpOptimWrapper can be built (it asserts so)
+AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='dcp_mm: train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        default=False,
+        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training (mmengine '
+        "AmpOptimWrapper, float16 with dynamic loss scaling; set "
+        "optim_wrapper.dtype='bfloat16' with --cfg-options for bfloat16). "
+        'Needs a CUDA/NPU/MLU/MUSA device: mmengine 0.10.7 has no CPU AMP '
+        'optimizer wrapper, so on CPU --amp stops with an error')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch / torchrun pass --local-rank (torch >= 2.0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_amp(cfg: Config, device: str) -> None:
+    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (mmseg's --amp).
+
+    Raises:
+        RuntimeError: ``device`` cannot run mmengine's AmpOptimWrapper
+            (e.g. CPU), or the config uses another optimizer wrapper type.
+    """
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        print_log(
+            'AMP training is already enabled in your config.',
+            logger='current',
+            level=logging.WARNING)
+        return
+    if device not in AMP_DEVICES:
+        raise RuntimeError(
+            f'--amp needs one of the devices {AMP_DEVICES}, but this run '
+            f"uses {device!r}: mmengine's AmpOptimWrapper cannot be built "
+            'there. Train without --amp.')
+    if optim_wrapper != 'OptimWrapper':
+        raise RuntimeError(
+            '--amp is only supported when the optimizer wrapper type is '
+            f'OptimWrapper, but got {optim_wrapper}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        enable_amp(cfg, get_device())
+
+    cfg.resume = args.resume
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
