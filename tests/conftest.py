@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 
 import dcp_mm  # noqa: F401  (registers modules, installs compat layers)
-from mmengine.registry import init_default_scope
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'

@@ -32,9 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='dcp_mm: test (and eval) a model, optionally on several '
         'zero-shot benchmarks',
-        epilog='A checkpoint holds all weights: with model.pretrained set to '
-        "a CLIP tag such as 'openai', the CLIP weights are still fetched at "
-        'build time; offline, add --cfg-options model.pretrained=None.')
+        epilog='The checkpoint holds all weights, so model.pretrained is set '
+        'to None (no CLIP weights are fetched).')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -152,6 +151,14 @@ def main(argv=None) -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if cfg.get('model', {}).get('pretrained') is not None:
+        # the checkpoint holds every weight: do not fetch CLIP weights first
+        print_log(
+            f'model.pretrained={cfg.model.pretrained!r} is not used: '
+            f'all weights are loaded from {args.checkpoint} (the CLIP towers '
+            'are built randomly initialised, then overwritten).',
+            logger='current')
+        cfg.model.pretrained = None
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -1,1 +1,8 @@
-"""dcp_mm.apis."""
+"""dcp_mm.apis: benchmark evaluation helpers (and, later, inferencers)."""
+from .benchmarks import (BENCHMARKS, benchmark_config, format_summary,
+                         resolve_benchmarks, run_benchmarks, write_summary)
+
+__all__ = [
+    'BENCHMARKS', 'benchmark_config', 'format_summary', 'resolve_benchmarks',
+    'run_benchmarks', 'write_summary'
+]

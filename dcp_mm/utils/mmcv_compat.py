@@ -29,8 +29,8 @@ from typing import Any
 
 SHIM_ATTR = '__dcp_mm_shim__'
 _SERVED_FROM_POINT_SAMPLE = ('point_sample', 'bilinear_grid_sample',
-                             'normalize', 'denormalize',
-                             'generate_grid', 'rel_roi_point_to_abs_img_point')
+                             'normalize', 'denormalize', 'generate_grid',
+                             'rel_roi_point_to_abs_img_point')
 
 
 def has_compiled_mmcv_ops() -> bool:

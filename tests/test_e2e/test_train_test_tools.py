@@ -9,22 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from dcp_mm.testing import TINY_CFG_OPTIONS
 
-TINY = [
-    'model.pretrained=None',
-    'model.backbone.model_name=dcp-tiny',
-    'model.backbone.out_indices=(2,3)',
-    'model.text_encoder.model_name=dcp-tiny',
-    'model.text_encoder.templates=single',
-    'model.decode_head.window_size=4',
-    'model.data_preprocessor.size=(64,64)',
-    'model.test_cfg.crop_size=(64,64)',
-    'model.test_cfg.stride=(48,48)',
-]
+REPO = Path(__file__).resolve().parents[2]
+TINY = TINY_CFG_OPTIONS
+
 SHORT = [
     'train_dataloader.batch_size=2',
     'train_dataloader.num_workers=0',
@@ -80,8 +71,9 @@ def test_train_then_test_on_sample_data(shared_data, tmp_path):
     ], tmp_path)
     rows = {
         m.group(1): float(m.group(2))
-        for m in re.finditer(r'\|\s*(ade150|voc20)\s*\|\s*\d+\s*\|\s*'
-                             r'([0-9.]+|nan)', out)
+        for m in re.finditer(
+            r'\|\s*(ade150|voc20)\s*\|\s*\d+\s*\|\s*'
+            r'([0-9.]+|nan)', out)
     }
     assert set(rows) == {'ade150', 'voc20'}, out[-2000:]
     assert all(0.0 <= v <= 100.0 for v in rows.values())

@@ -22,8 +22,8 @@ def test_mmcv_ops_shim_serves_point_sample_and_guards_others():
     from mmcv.ops import point_sample
     x = torch.arange(16.).reshape(1, 1, 4, 4)
     # point_sample is mmcv's own grid_sample wrapper: corner = value there
-    out = point_sample(x, torch.tensor([[[0.125, 0.125]]]),
-                       align_corners=False)
+    out = point_sample(
+        x, torch.tensor([[[0.125, 0.125]]]), align_corners=False)
     assert out.item() == pytest.approx(0.0)
     with pytest.raises(ModuleNotFoundError, match='mmcv._ext'):
         from mmcv.ops import CrissCrossAttention  # noqa: F401
@@ -66,7 +66,7 @@ def test_runner_checkpoint_loads_weights_only(tmp_path):
 class _Evil:
 
     def __reduce__(self):
-        return (os.system, ('echo pwned',))
+        return (os.system, ('echo pwned', ))
 
 
 def test_crafted_pickle_is_still_refused(tmp_path):

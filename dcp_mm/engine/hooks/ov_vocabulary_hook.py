@@ -4,7 +4,6 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
-
 from mmseg.registry import HOOKS
 
 

@@ -9,11 +9,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
-from torch import Tensor
-
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
+from torch import Tensor
+
 from ..layers.guided_swin_block import GuidedSwinBlock
 from ..layers.structures import CategorySelection, CostFeatures
 from ..layers.upsample_block import UpsampleBlock
@@ -44,7 +44,8 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
     x2 and x4 of the patch grid and projected to ``shallow_dims``; C_0 is
     upsampled by chained transposed convs (P -> ``cost_guidance_dims``), as
     SED does. A 3x3 conv gives one logit map per category. Table VI:
-    (a) ``spatial_enhance``; (b) ``num_layers`` 0 / 1 / 2; (c) ``fuse_shallow``,
+    (a) ``spatial_enhance``; (b) ``num_layers`` 0 / 1 / 2;
+    (c) ``fuse_shallow``,
     ``fuse_cost``, ``fuse_attn``.
 
     Args:
@@ -137,8 +138,9 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
                         clip_channels, shallow_up_dims[i], s, stride=s))
                 self.shallow_proj.append(
                     nn.Sequential(
-                        nn.Conv2d(shallow_up_dims[i], shallow_dims[i], 3,
-                                  padding=1), nn.ReLU()))
+                        nn.Conv2d(
+                            shallow_up_dims[i], shallow_dims[i], 3, padding=1),
+                        nn.ReLU()))
             if fuse_cost:
                 self.cost_up.append(
                     nn.Sequential(
@@ -179,8 +181,7 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         # (B, N, g) -> (B, g, h, w)
         return rearrange(self.se_attn(pooled), 'b (h w) g -> b g h w', h=h)
 
-    def _se_guidance(self, inputs: Dict, h: int,
-                     w: int) -> Optional[Tensor]:
+    def _se_guidance(self, inputs: Dict, h: int, w: int) -> Optional[Tensor]:
         """Q/K guidance of the spatial-enhance blocks at the patch grid."""
         parts = []
         if self.se_shallow is not None:
@@ -202,7 +203,9 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         if guidance is not None:
             if guidance.shape[-2:] != x.shape[-2:]:
                 guidance = F.interpolate(
-                    guidance, x.shape[-2:], mode='bilinear',
+                    guidance,
+                    x.shape[-2:],
+                    mode='bilinear',
                     align_corners=False)
             # (B, G, H, W) -> (B*K, G, H, W)
             g = guidance.repeat_interleave(k, dim=0)
@@ -216,8 +219,9 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         # (B, K, d, h, w) -> (B*K, d, h, w)
         x = cost.cost_embed.flatten(0, 1)
         se_guidance = self._se_guidance(inputs, h, w)
-        inter: List[Tensor] = [inputs['inter_feats'][i]
-                              for i in self.inter_index]
+        inter: List[Tensor] = [
+            inputs['inter_feats'][i] for i in self.inter_index
+        ]
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost_g = cost.cost_volume.flatten(0, 1)
         for i in range(self.num_layers):
@@ -246,13 +250,14 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         """Args: seg_logits (B, K, H', W'), upsampled to the label size."""
         seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
         seg_logits = F.interpolate(
-            seg_logits, seg_label.shape[-2:], mode='bilinear',
+            seg_logits,
+            seg_label.shape[-2:],
+            mode='bilinear',
             align_corners=self.align_corners)
         losses = {}
         decode = (
-            self.loss_decode
-            if isinstance(self.loss_decode, nn.ModuleList) else
-            [self.loss_decode])
+            self.loss_decode if isinstance(self.loss_decode, nn.ModuleList)
+            else [self.loss_decode])
         for loss_fn in decode:
             losses[loss_fn.loss_name] = losses.get(loss_fn.loss_name, 0) + \
                 loss_fn(seg_logits, seg_label, selection,
@@ -265,7 +270,7 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         size = batch_img_metas[0].get('pad_shape',
                                       batch_img_metas[0]['img_shape'])[:2]
         return F.interpolate(
-            seg_logits, size, mode='bilinear',
+            seg_logits,
+            size,
+            mode='bilinear',
             align_corners=self.align_corners)
-
-

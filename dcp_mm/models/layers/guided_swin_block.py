@@ -46,8 +46,12 @@ class GuidedWindowAttention(nn.Module):
         shift_size: cyclic shift (0 for W-MSA, window_size // 2 for SW-MSA).
     """
 
-    def __init__(self, dim: int, guidance_dim: int, num_heads: int,
-                 window_size: int, shift_size: int = 0) -> None:
+    def __init__(self,
+                 dim: int,
+                 guidance_dim: int,
+                 num_heads: int,
+                 window_size: int,
+                 shift_size: int = 0) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'dim {dim} not divisible by heads {num_heads}')

@@ -22,7 +22,8 @@ def synonyms_of(name: str) -> List[str]:
     return [s.strip() for s in name.split(',') if s.strip()]
 
 
-def check_vocabulary(names: Sequence[str], what: str = 'vocabulary') -> List[str]:
+def check_vocabulary(names: Sequence[str],
+                     what: str = 'vocabulary') -> List[str]:
     """Validate a vocabulary and return it as a list of stripped names.
 
     Raises:

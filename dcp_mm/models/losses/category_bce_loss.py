@@ -1,12 +1,11 @@
 """Per-pixel binary cross-entropy over the selected categories."""
 from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmseg.registry import MODELS
 from torch import Tensor
 
-from mmseg.registry import MODELS
 from ..layers.structures import CategorySelection
 
 

@@ -6,10 +6,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from mmengine.model import BaseModule
+from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
-from mmseg.registry import MODELS
 from ..layers.cost_volume import cosine_cost_volume
 from ..layers.structures import CategorySelection, CostFeatures
 
@@ -93,11 +93,11 @@ class DCPTextGuidedAlignNeck(BaseModule):
         self.num_templates = num_templates
         self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
         if with_ca:
-            in_g = embed_dims + (prompt_dims if use_prompt else 0) + (
-                1 if use_cls_score else 0)
+            in_g = embed_dims + (prompt_dims if use_prompt else
+                                 0) + (1 if use_cls_score else 0)
             self.prompt = (
-                nn.Parameter(torch.randn(prompt_dims) * 0.02)
-                if use_prompt else None)
+                nn.Parameter(torch.randn(prompt_dims) *
+                             0.02) if use_prompt else None)
             self.guidance_proj = nn.Linear(in_g, guidance_dims)
             self.cross_attn = nn.MultiheadAttention(
                 embed_dims,
@@ -168,7 +168,9 @@ class DCPTextGuidedAlignNeck(BaseModule):
             qkv = self.sa_qkv(torch.cat([cost, pf], dim=-1))
             # (B*K, N, 3*d) -> 3 x (B*K, heads, N, d/heads)
             q, kk, v = rearrange(
-                qkv, 'bk n (three nh c) -> three bk nh n c', three=3,
+                qkv,
+                'bk n (three nh c) -> three bk nh n c',
+                three=3,
                 nh=self.num_heads)
             sa = F.scaled_dot_product_attention(q, kk, v)
             sa = self.sa_proj(rearrange(sa, 'bk nh n c -> bk n (nh c)'))

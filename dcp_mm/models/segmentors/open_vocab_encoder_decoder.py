@@ -1,18 +1,18 @@
 """Open-vocabulary encoder-decoder: the segmentor that owns the data flow."""
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
-from torch import Tensor
-
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
+from torch import Tensor
+
 from ..layers.structures import CategorySelection
 from ..layers.vocabulary import (VocabularyLike, load_vocabulary,
                                  seen_category_mask)
@@ -85,8 +85,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         backbone = dict(backbone)
         text_encoder = dict(text_encoder)
-        for name, cfg in (('backbone', backbone),
-                          ('text_encoder', text_encoder)):
+        for name, cfg in (('backbone', backbone), ('text_encoder',
+                                                   text_encoder)):
             if cfg.get('pretrained') is not None:
                 raise ValueError(
                     f'set the CLIP weights once with model.pretrained, not '
@@ -128,7 +128,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             self.set_vocabulary(test_vocabulary, 'test')
 
     # ------------------------------------------------------------ vocabulary
-    def set_vocabulary(self, vocabulary: VocabularyLike,
+    def set_vocabulary(self,
+                       vocabulary: VocabularyLike,
                        split: str = 'test') -> None:
         """Set the training (= seen) or test vocabulary (names or a file)."""
         if split not in ('train', 'test'):
@@ -167,8 +168,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """(T, D) normalised text -> CategorySelection (B, K)."""
         b, t = feats.cls_embed.shape[0], text_avg.shape[0]
         if self.selector is not None:
-            return self.selector(feats.cls_embed, feats.dense_embeds,
-                                 text_avg, gt_categories)
+            return self.selector(feats.cls_embed, feats.dense_embeds, text_avg,
+                                 gt_categories)
         device = text_avg.device
         cls_logits = 100.0 * F.normalize(
             feats.cls_embed, dim=-1) @ text_avg.t()
@@ -215,8 +216,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         logits = F.interpolate(
             logits, inputs.shape[-2:], mode='bilinear', align_corners=False)
         t = len(self.current_vocabulary())
-        return (self._scatter(logits, head_inputs['selection'], t),
-                feats.dense_embeds)
+        return (self._scatter(logits, head_inputs['selection'],
+                              t), feats.dense_embeds)
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
@@ -257,7 +258,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
     def _forward(self,
                  inputs: Tensor,
                  data_samples: OptSampleList = None) -> Tensor:
-        """Network forward: (B, K, H', W') logits of the selected categories."""
+        """Network forward: (B, K, H', W') logits of the selected
+        categories."""
         head_inputs, _ = self._decode(inputs)
         return self.decode_head.forward(head_inputs)
 
@@ -301,8 +303,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         if self.test_cfg.get('global_view', False):
             g_logit, dense = self._encode_decode(
                 self._resize(inputs, (h_crop, w_crop)))
-            probs = (probs + self._resize(g_logit, (h_img, w_img)).sigmoid()
-                     ) / 2
+            probs = (probs + self._resize(g_logit,
+                                          (h_img, w_img)).sigmoid()) / 2
         elif self.post_processor is not None:
             dense = self.extract_feat(self._resize(
                 inputs, (h_crop, w_crop))).dense_embeds
@@ -351,8 +353,10 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         else:
             metas = [ds.metainfo for ds in data_samples]
         if any(m['ori_shape'] != metas[0]['ori_shape'] for m in metas):
-            print_log('Image shapes are different in the batch.',
-                      logger='current', level=logging.WARN)
+            print_log(
+                'Image shapes are different in the batch.',
+                logger='current',
+                level=logging.WARN)
         seg_logits, dense = self._inference(inputs)
         results = self.postprocess_result(seg_logits, data_samples)
         if self.post_processor is None:
@@ -367,8 +371,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         for i, ds in enumerate(results):
             pred = ds.pred_sem_seg.data  # (1, H, W)
-            new, relabel = self.post_processor(pred, dense[i:i + 1],
-                                               text_avg, seen)
+            new, relabel = self.post_processor(pred, dense[i:i + 1], text_avg,
+                                               seen)
             ds.pred_sem_seg.data = new
             changed = {
                 vocab[c]: vocab[int(n)]

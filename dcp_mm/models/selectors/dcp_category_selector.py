@@ -4,9 +4,9 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmseg.registry import MODELS
 from torch import Tensor
 
-from mmseg.registry import MODELS
 from ..layers.structures import CategorySelection
 
 
@@ -30,8 +30,7 @@ def pad_selections(selected: Sequence[Tensor],
         assert s.numel() > 0, 'an image selected no category'
         pad = k_max - s.numel()
         indices.append(torch.cat([s, s[:1].expand(pad)]))
-        valid.append(
-            torch.arange(k_max, device=s.device) < s.numel())
+        valid.append(torch.arange(k_max, device=s.device) < s.numel())
     return CategorySelection(
         torch.stack(indices), torch.stack(valid), cls_logits)
 
@@ -103,7 +102,8 @@ class DCPCategorySelector(BaseModule):
                text_embeds: Tensor):
         """Eq. 1-2: (S_c (B, T), S'_p (B, N, T), cls logits (B, T))."""
         text = F.normalize(text_embeds, dim=-1)
-        cls_logits = self.logit_scale * F.normalize(cls_embed, dim=-1) @ text.t()
+        cls_logits = self.logit_scale * F.normalize(
+            cls_embed, dim=-1) @ text.t()
         # (B, D, h, w) -> (B, N, D)
         patches = F.normalize(dense_embeds.flatten(2).transpose(1, 2), dim=-1)
         s_p = (self.logit_scale * patches @ text.t()).softmax(dim=-1)
@@ -115,12 +115,12 @@ class DCPCategorySelector(BaseModule):
         return s_c, s_p, cls_logits
 
     @torch.no_grad()
-    def forward(self,
-                cls_embed: Tensor,
-                dense_embeds: Tensor,
-                text_embeds: Tensor,
-                gt_categories: Optional[List[Tensor]] = None
-                ) -> CategorySelection:
+    def forward(
+            self,
+            cls_embed: Tensor,
+            dense_embeds: Tensor,
+            text_embeds: Tensor,
+            gt_categories: Optional[List[Tensor]] = None) -> CategorySelection:
         b, t = cls_embed.shape[0], text_embeds.shape[0]
         if cls_embed.shape[-1] != text_embeds.shape[-1]:
             raise ValueError(f'cls_embed D={cls_embed.shape[-1]} differs from '

@@ -1,10 +1,10 @@
 import pytest
 import torch
 from mmengine.structures import PixelData
-
-from dcp_mm.models.layers import CategorySelection, CostFeatures
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+
+from dcp_mm.models.layers import CategorySelection, CostFeatures
 
 B, K, T, P, CV, H = 2, 3, 5, 2, 16, 4
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from mmseg.models.backbones.swin import ShiftWindowMSA
 
 from dcp_mm.models.layers import GuidedSwinBlock, GuidedWindowAttention
-from mmseg.models.backbones.swin import ShiftWindowMSA
 
 
 @pytest.mark.parametrize('shift,hw', [(0, (8, 8)), (2, (8, 8)), (2, (7, 6))])
@@ -33,8 +33,9 @@ def test_guidance_enters_query_key_only():
     out1, out2 = attn(x, g), attn(x, torch.randn_like(g))
     torch.testing.assert_close(out1, out2)
     v_mean = attn.v(x.reshape(1, 16, 4)).mean(1, keepdim=True)
-    torch.testing.assert_close(out1.reshape(1, 16, 4),
-                               attn.proj(v_mean).expand(1, 16, 4))
+    torch.testing.assert_close(
+        out1.reshape(1, 16, 4),
+        attn.proj(v_mean).expand(1, 16, 4))
     attn2 = GuidedWindowAttention(4, 3, 1, window_size=4)
     assert not torch.allclose(attn2(x, g), attn2(x, torch.randn_like(g)))
 

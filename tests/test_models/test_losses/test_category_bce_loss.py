@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
+from mmseg.registry import MODELS
 
 from dcp_mm.models.layers import CategorySelection
-from mmseg.registry import MODELS
 
 
 def test_hand_computed_value_with_padding_and_ignore():
@@ -31,7 +31,10 @@ def test_errors():
     loss = MODELS.build(dict(type='CategoryBCELoss'))
     sel = CategorySelection(torch.tensor([[0]]), torch.tensor([[True]]))
     with pytest.raises(ValueError, match='outside the vocabulary'):
-        loss(torch.zeros(1, 1, 1, 2), torch.tensor([[[0, 7]]]), sel,
-             num_classes=5)
+        loss(
+            torch.zeros(1, 1, 1, 2),
+            torch.tensor([[[0, 7]]]),
+            sel,
+            num_classes=5)
     with pytest.raises(ValueError, match='do not match'):
         loss(torch.zeros(1, 2, 1, 2), torch.tensor([[[0, 1]]]), sel)

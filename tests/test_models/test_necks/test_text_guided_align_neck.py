@@ -1,10 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from mmseg.registry import MODELS
 
 from dcp_mm.models.layers import CategorySelection
 from dcp_mm.models.selectors import pad_selections
-from mmseg.registry import MODELS
 
 D, P = 16, 2
 
@@ -28,7 +28,8 @@ def inputs(b=2, k=3, t=5, h=4, w=4):
     text_all = F.normalize(torch.randn(t, P, D), dim=-1)
     sel = CategorySelection(
         torch.stack([torch.randperm(t)[:k] for _ in range(b)]),
-        torch.ones(b, k, dtype=torch.bool), torch.randn(b, t) * 10)
+        torch.ones(b, k, dtype=torch.bool),
+        torch.randn(b, t) * 10)
     return dense, text_all, sel
 
 

@@ -1,7 +1,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmseg.registry import MODELS
 
 
@@ -49,8 +48,8 @@ def test_seen_categories_are_kept_and_slow_pooling():
     pred = torch.full((1, 8, 16), 2)
     pred[:, :4, :] = 0
     seen = torch.tensor([True, True, False, False])
-    new, relabel = MODELS.build(dict(type='DCPTagValidator', top_k=1))(
-        pred, dense, text, seen)
+    new, relabel = MODELS.build(dict(type='DCPTagValidator',
+                                     top_k=1))(pred, dense, text, seen)
     pooled = F.normalize(dense[0, :, 1].mean(-1), dim=0)
     top1 = int((pooled @ text.t()).argmax())
     expected = -1 if top1 == 2 else top1

@@ -3,66 +3,17 @@ import copy
 import pytest
 import torch
 from mmengine.structures import PixelData
-
-from dcp_mm.models.selectors import pad_selections
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+
+from dcp_mm.models.selectors import pad_selections
+from dcp_mm.testing import tiny_dcp_model_cfg as tiny_cfg
 
 VOCAB = ['cat', 'dog', 'grass', 'sky', 'car']
 
 
-def tiny_cfg(**overrides):
-    cfg = dict(
-        type='OpenVocabEncoderDecoder',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor',
-            mean=[122.7709383, 116.7460125, 104.09373615],
-            std=[68.5005327, 66.6321579, 70.3231630],
-            bgr_to_rgb=True,
-            size=(32, 32)),
-        pretrained=None,
-        backbone=dict(
-            type='CLIPViTBackbone',
-            model_name='dcp-tiny',
-            out_indices=(2, 3),
-            with_attn=True,
-            finetune='attention'),
-        text_encoder=dict(
-            type='OpenCLIPTextEncoder',
-            model_name='dcp-tiny',
-            templates=['a photo of a {}.', 'a {} in the scene.'],
-            finetune='frozen'),
-        selector=dict(type='DCPCategorySelector', tau=0.5),
-        neck=dict(
-            type='DCPTextGuidedAlignNeck',
-            cost_dims=16,
-            guidance_dims=16,
-            prompt_dims=8,
-            sa_patch_dims=8,
-            num_heads=2),
-        decode_head=dict(
-            type='DCPSpatialEnhancedHead',
-            in_channels=16,
-            channels=4,
-            decoder_dims=(8, 4),
-            shallow_dims=(4, 2),
-            shallow_up_dims=(8, 4),
-            cost_guidance_dims=(4, 2),
-            se_shallow_dims=4,
-            se_attn_dims=4,
-            attn_pool_size=2,
-            num_heads=2,
-            window_size=2),
-        post_processor=dict(type='DCPTagValidator', top_k=2),
-        train_vocabulary=VOCAB,
-        test_cfg=dict(mode='whole'))
-    cfg.update(overrides)
-    return cfg
-
-
 def batch(n=2, size=32, vocab=5):
-    inputs = [torch.randint(0, 255, (3, size, size)).float()
-              for _ in range(n)]
+    inputs = [torch.randint(0, 255, (3, size, size)).float() for _ in range(n)]
     samples = []
     for i in range(n):
         s = SegDataSample()
@@ -93,10 +44,10 @@ def test_train_step_gradients_and_loss():
     for name, p in trainable:
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     # frozen text tower, CLIP attention q/v only
-    assert not any(
-        p.requires_grad for p in model.text_encoder.parameters())
+    assert not any(p.requires_grad for p in model.text_encoder.parameters())
     assert all('q_proj' in n or 'v_proj' in n
-               for n, p in model.backbone.named_parameters() if p.requires_grad)
+               for n, p in model.backbone.named_parameters()
+               if p.requires_grad)
 
 
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
@@ -133,8 +84,9 @@ def test_batched_prediction_equals_per_image():
         both = model.inference(data['inputs'], None)
         for i in range(2):
             one = model.inference(data['inputs'][i:i + 1], None)
-            torch.testing.assert_close(both[i:i + 1], one, atol=1e-4,
-                                       rtol=1e-4)
+            torch.testing.assert_close(
+                both[i:i + 1], one, atol=1e-4, rtol=1e-4)
+
     # a selector that keeps a different K per image, decided per image
     class BySign(torch.nn.Module):
 
@@ -151,8 +103,8 @@ def test_batched_prediction_equals_per_image():
         both = model.inference(data['inputs'], None)
         for i in range(2):
             one = model.inference(data['inputs'][i:i + 1], None)
-            torch.testing.assert_close(both[i:i + 1], one, atol=1e-4,
-                                       rtol=1e-4)
+            torch.testing.assert_close(
+                both[i:i + 1], one, atol=1e-4, rtol=1e-4)
     assert ks[0] != ks[1], ks
 
 

@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmseg.registry import MODELS
 
 
@@ -55,8 +54,8 @@ def test_hand_made_scores():
     assert sel.indices.tolist() == [[0, 2, 3]]
     assert sel.valid.all()
     # intersection keeps only what both sets hold
-    sel = build(tau=0.5, logit_scale=10.0, combine='intersection')(
-        cls, dense, text)
+    sel = build(
+        tau=0.5, logit_scale=10.0, combine='intersection')(cls, dense, text)
     assert sel.indices.tolist() == [[0]]
 
 
@@ -72,8 +71,7 @@ def test_matches_slow_reference(suppression, combine, tau):
         tau=tau, logit_scale=5.0, suppression=suppression,
         combine=combine)(cls, dense, text)
     for i in range(b):
-        ref = slow_dcs(cls[i], dense[i], text, tau, 5.0, suppression,
-                       combine)
+        ref = slow_dcs(cls[i], dense[i], text, tau, 5.0, suppression, combine)
         assert sel.indices[i][sel.valid[i]].tolist() == ref
     if tau == 0.0 and combine == 'union':
         assert sel.valid.all() and sel.indices.shape == (b, t)

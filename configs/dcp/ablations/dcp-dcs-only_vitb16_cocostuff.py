@@ -1,0 +1,13 @@
+# DCP-CLIP Table III, row "+DCS": the baseline (dcp-baseline_vitb16_cocostuff)
+# with Dynamic Category Selection (the full model's selector, tau = 0.5):
+# no TGA (cost volume embedding only), plain decoder (no spatial enhance, no
+# fusion; see dcp-baseline_vitb16_cocostuff.py), no TV.
+_base_ = '../dcp_vitb16_cocostuff.py'
+model = dict(
+    neck=dict(with_ca=False, with_sa=False),
+    decode_head=dict(
+        spatial_enhance=False,
+        fuse_shallow=False,
+        fuse_cost=False,
+        fuse_attn=False),
+    post_processor=None)

@@ -1,0 +1,11 @@
+# DCP-CLIP Table III, row "+DCS+TGA": DCS and the full Text-guided Alignment
+# (cross- and self-attention branches), the plain decoder of the baseline
+# (no spatial enhance, no fusion; see dcp-baseline_vitb16_cocostuff.py), no TV.
+_base_ = '../dcp_vitb16_cocostuff.py'
+model = dict(
+    decode_head=dict(
+        spatial_enhance=False,
+        fuse_shallow=False,
+        fuse_cost=False,
+        fuse_attn=False),
+    post_processor=None)

@@ -1,0 +1,6 @@
+# DCP-CLIP Table VI(c), row "none": no feature fusion in the decoder: the
+# Swin blocks' Q/K see the cost feature only, the upsampling layers get no
+# shallow features and no C_0.
+_base_ = '../dcp_vitb16_cocostuff.py'
+model = dict(
+    decode_head=dict(fuse_shallow=False, fuse_cost=False, fuse_attn=False))
