@@ -2,6 +2,9 @@
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args ...]
 # e.g.   tools/dist_test.sh CFG CKPT 4 --dataset ade150 ade847 pc59
 # Env: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1).
+# GPUS = processes on THIS node; multi-node as tools/dist_train.sh. The
+# test set is split over the processes (DefaultSampler) and the results
+# are gathered before the metric: mIoU equals a single-process run.
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

@@ -13,6 +13,9 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from dcp_mm.engine import (format_unknown_cfg_options, setup_cpu_distributed,
+                           unknown_cfg_option_keys)
+
 # devices on which mmengine's AmpOptimWrapper can be built (it asserts so)
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
 
@@ -30,11 +33,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training (mmengine '
-        "AmpOptimWrapper, float16 with dynamic loss scaling; set "
-        "optim_wrapper.dtype='bfloat16' with --cfg-options for bfloat16). "
-        'Needs a CUDA/NPU/MLU/MUSA device: mmengine 0.10.7 has no CPU AMP '
-        'optimizer wrapper, so on CPU --amp stops with an error')
+        help='enable automatic-mixed-precision training. On CUDA/NPU/MLU/'
+        "MUSA: mmengine's AmpOptimWrapper (float16 with dynamic loss "
+        "scaling; optim_wrapper.dtype='bfloat16' via --cfg-options for "
+        'bfloat16). On CPU: BF16AutocastOptimWrapper (bfloat16 autocast, '
+        'no loss scaling needed). The loss and the cost-volume cosine '
+        'similarities are computed in float32 either way')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -45,6 +49,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
+    parser.add_argument(
+        '--strict-cfg-options',
+        action='store_true',
+        help='stop with an error (instead of a warning) when a '
+        '--cfg-options key does not exist in the config')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -59,30 +68,52 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def enable_amp(cfg: Config, device: str) -> None:
-    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (mmseg's --amp).
+    """Switch ``cfg.optim_wrapper`` to mixed precision (mmseg's --amp).
+
+    ``device`` in :data:`AMP_DEVICES`: mmengine's ``AmpOptimWrapper``
+    (float16 autocast + dynamic loss scaling). CPU:
+    :class:`~dcp_mm.engine.BF16AutocastOptimWrapper` (bfloat16 autocast).
 
     Raises:
-        RuntimeError: ``device`` cannot run mmengine's AmpOptimWrapper
-            (e.g. CPU), or the config uses another optimizer wrapper type.
+        RuntimeError: the config uses an optimizer wrapper other than
+            ``OptimWrapper``, or ``device`` supports neither.
     """
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if optim_wrapper == 'AmpOptimWrapper':
+    if optim_wrapper in ('AmpOptimWrapper', 'BF16AutocastOptimWrapper'):
         print_log(
             'AMP training is already enabled in your config.',
             logger='current',
             level=logging.WARNING)
         return
-    if device not in AMP_DEVICES:
-        raise RuntimeError(
-            f'--amp needs one of the devices {AMP_DEVICES}, but this run '
-            f"uses {device!r}: mmengine's AmpOptimWrapper cannot be built "
-            'there. Train without --amp.')
     if optim_wrapper != 'OptimWrapper':
         raise RuntimeError(
             '--amp is only supported when the optimizer wrapper type is '
             f'OptimWrapper, but got {optim_wrapper}')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if device in AMP_DEVICES:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif device == 'cpu':
+        cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
+        cfg.optim_wrapper.setdefault('device_type', 'cpu')
+    else:
+        raise RuntimeError(
+            f'--amp supports the devices {AMP_DEVICES + ("cpu", )}, but this '
+            f'run uses {device!r}. Train without --amp.')
+
+
+def check_cfg_options(cfg: Config, options: dict, strict: bool) -> None:
+    """Report ``--cfg-options`` keys that are not in ``cfg``.
+
+    Raises:
+        KeyError: ``strict`` and some keys are unknown.
+    """
+    unknown = unknown_cfg_option_keys(cfg, options)
+    if not unknown:
+        return
+    msg = format_unknown_cfg_options(unknown)
+    if strict:
+        raise KeyError(msg)
+    print_log(msg, logger='current', level=logging.WARNING)
 
 
 def main(argv=None) -> None:
@@ -91,6 +122,7 @@ def main(argv=None) -> None:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options, args.strict_cfg_options)
         cfg.merge_from_dict(args.cfg_options)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
@@ -104,6 +136,8 @@ def main(argv=None) -> None:
         enable_amp(cfg, get_device())
 
     cfg.resume = args.resume
+    # torchrun / slurm on a CPU-only machine: gloo + DDP without device ids
+    setup_cpu_distributed(cfg, args.launcher)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

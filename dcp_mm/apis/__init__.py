@@ -6,3 +6,6 @@ __all__ = [
     'BENCHMARKS', 'benchmark_config', 'format_summary', 'resolve_benchmarks',
     'run_benchmarks', 'write_summary'
 ]
+from .inferencer import OVSegInferencer, vocabulary_palette  # noqa: E402
+
+__all__ += ['OVSegInferencer', 'vocabulary_palette']

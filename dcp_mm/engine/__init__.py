@@ -1,4 +1,33 @@
-"""Engine parts (hooks) registered into mmseg's registries."""
-from .hooks import OVVocabularyHook
+"""Engine parts registered into mmseg's registries: hooks (vocabulary,
+atomic checkpoints), a runner for DDP with non-tensor model state, the
+bfloat16 autocast optimizer wrapper; crash-safe
+checkpoint I/O and ``--cfg-options`` checking for the tools.
 
-__all__ = ['OVVocabularyHook']
+Importing this package registers the ``atomic_local`` mmengine file backend
+and makes mmengine load local checkpoints with
+:func:`~dcp_mm.engine.checkpoint_io.load_local_checkpoint`
+(``weights_only=True``, clear errors for truncated or unsafe files).
+"""
+from .cfg_options import format_unknown_cfg_options, unknown_cfg_option_keys
+from .checkpoint_io import (AtomicLocalBackend, CheckpointCorruptedError,
+                            UnsafeCheckpointError, atomic_write_bytes,
+                            install_checked_checkpoint_loader,
+                            load_local_checkpoint)
+from .dist_utils import setup_cpu_distributed
+from .fsdp_policies import dcp_clip_block_check_fn, dcp_clip_block_wrap_policy
+from .hooks import (AtomicCheckpointHook, CLIPActivationCheckpointHook,
+                    OVVocabularyHook, RNGStateHook)
+from .optim import BF16AutocastOptimWrapper
+from .runner import OVSegRunner
+
+install_checked_checkpoint_loader()
+
+__all__ = [
+    'OVVocabularyHook', 'AtomicCheckpointHook', 'BF16AutocastOptimWrapper',
+    'AtomicLocalBackend', 'CheckpointCorruptedError', 'UnsafeCheckpointError',
+    'atomic_write_bytes', 'load_local_checkpoint',
+    'install_checked_checkpoint_loader', 'unknown_cfg_option_keys',
+    'format_unknown_cfg_options', 'setup_cpu_distributed', 'OVSegRunner',
+    'dcp_clip_block_check_fn', 'dcp_clip_block_wrap_policy',
+    'CLIPActivationCheckpointHook', 'RNGStateHook'
+]

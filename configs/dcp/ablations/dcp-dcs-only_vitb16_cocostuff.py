@@ -11,3 +11,7 @@ model = dict(
         fuse_cost=False,
         fuse_attn=False),
     post_processor=None)
+# Without the attention guidance A the query projection of the last CLIP block
+# (fine-tuned, finetune='attention') gets no gradient: it only feeds [CLS]
+# (used without gradient) and A. Distributed training (DDP) must allow that.
+find_unused_parameters = True

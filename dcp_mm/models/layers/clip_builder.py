@@ -49,6 +49,16 @@ _OWN_ARCHS = MappingProxyType({
             image_size=32, layers=4, width=64, head_width=16, patch_size=8),
         text_cfg=dict(
             context_length=77, vocab_size=49408, width=32, heads=2, layers=2)),
+    # timm ConvNeXt-atto tower (strides 4..32) for the SED tests
+    'dcp-tiny-convnext':
+    dict(
+        embed_dim=32,
+        vision_cfg=dict(
+            timm_model_name='convnext_atto', timm_model_pretrained=False,
+            timm_pool='', timm_proj='linear', timm_drop=0.0,
+            timm_drop_path=0.0, image_size=64),
+        text_cfg=dict(
+            context_length=77, vocab_size=49408, width=32, heads=2, layers=2)),
 })
 
 FINETUNE_MODES = ('frozen', 'attention', 'attention+pos', 'full')

@@ -15,8 +15,10 @@ def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
         text_embeds: (B, K, P, D) text embeddings per category and template.
 
     Returns:
-        Tensor: (B, K, P, h, w) cosine similarities in [-1, 1] (DCP-CLIP
-        Eq. 6, C_0).
+        Tensor: (B, K, P, h, w) float32 cosine similarities in [-1, 1]
+        (DCP-CLIP Eq. 6, C_0). Computed in float32 with autocast disabled:
+        under bf16 / fp16 mixed precision the cosines keep float32
+        precision (bf16 has ~3 significant digits).
     """
     if dense_embeds.dim() != 4 or text_embeds.dim() != 4:
         raise ValueError('expected dense_embeds (B, D, h, w) and text_embeds '
@@ -26,6 +28,7 @@ def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
         raise ValueError(
             f'embedding dims differ: image D={dense_embeds.shape[1]}, '
             f'text D={text_embeds.shape[-1]}')
-    img = F.normalize(dense_embeds, dim=1)
-    txt = F.normalize(text_embeds, dim=-1)
-    return torch.einsum('bdhw,bkpd->bkphw', img, txt)
+    with torch.autocast(device_type=dense_embeds.device.type, enabled=False):
+        img = F.normalize(dense_embeds.float(), dim=1)
+        txt = F.normalize(text_embeds.float(), dim=-1)
+        return torch.einsum('bdhw,bkpd->bkphw', img, txt)

@@ -1,6 +1,7 @@
 """Per-pixel binary cross-entropy over the selected categories."""
 from typing import Optional
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
@@ -28,7 +29,8 @@ class CategoryBCELoss(nn.Module):
 
     Shapes:
         seg_logits: (B, K, H, W) logits; seg_label: (B, H, W) long label
-        values in [0, T) or ignore_index; returns a scalar.
+        values in [0, T) or ignore_index; returns a float32 scalar
+        (computed in float32 with autocast disabled, any logits dtype).
 
     Raises:
         ValueError: a label value is neither in [0, T) nor ignore_index
@@ -73,8 +75,11 @@ class CategoryBCELoss(nn.Module):
         # (B, 1, H, W) == (B, K, 1, 1) -> (B, K, H, W)
         target = (label[:, None] == selection.indices[:, :, None, None])
         weight = keep[:, None] & selection.valid[:, :, None, None]
-        weight = weight.to(seg_logits.dtype)
-        loss = F.binary_cross_entropy_with_logits(
-            seg_logits.float(), target.float(), reduction='none')
-        loss = (loss * weight).sum() / weight.sum().clamp(min=1.0)
+        # float32 with autocast off: under mixed precision the logits may
+        # be bf16 / fp16; the loss and its reduction stay in float32
+        with torch.autocast(device_type=seg_logits.device.type, enabled=False):
+            weight = weight.float()
+            loss = F.binary_cross_entropy_with_logits(
+                seg_logits.float(), target.float(), reduction='none')
+            loss = (loss * weight).sum() / weight.sum().clamp(min=1.0)
         return self.loss_weight * loss

@@ -1,0 +1,4 @@
+"""Runners."""
+from .ov_seg_runner import OVSegRunner
+
+__all__ = ['OVSegRunner']

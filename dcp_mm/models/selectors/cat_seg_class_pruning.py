@@ -1,0 +1,91 @@
+"""CAT-Seg class pruning (official ``Aggregator.forward`` step 2)."""
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..layers.cost_volume import cosine_cost_volume
+from ..layers.structures import CategorySelection
+from .dcp_category_selector import pad_selections
+
+
+@MODELS.register_module()
+class CATSegClassPruning(BaseModule):
+    """Keep the top ``max_categories`` categories by their best patch cost.
+
+    OFFICIAL-HEADS.md 4.2: with T > ``max_categories`` (256), the score of a
+    category is the maximum over templates and pixels of the initial cosine
+    cost volume and the top 256 go on (the rest get the segmentor's
+    ``unselected_logit`` -100, as the official scatter); with T <= 256 every
+    category is kept (the padding to 256 tokens is done by the neck).
+
+    The segmentor passes template-averaged, renormalised text (T, D); for
+    P = 1 (the released CAT-Seg configs) that is exactly the official score.
+    Given (T, P, D), the maximum also runs over templates (official, any P).
+    Ground truth is not used (official). No parameters, no gradient.
+
+    Args:
+        max_categories: categories kept when T exceeds it (256).
+        logit_scale: scale of the returned [CLS] logits (CLIP's 100).
+
+    Shapes:
+        cls_embed: (B, D); dense_embeds: (B, D, h, w); text_embeds: (T, D)
+        or (T, P, D); returns :class:`CategorySelection` with indices (B, K)
+        ascending, K = min(T, max_categories), all valid, and cls_logits
+        (B, T) = ``logit_scale * cos(cls, mean_P text)``.
+
+    Raises:
+        ValueError: bad ``max_categories``, D mismatch or bad text shape.
+    """
+
+    def __init__(self,
+                 *,
+                 max_categories: int = 256,
+                 logit_scale: float = 100.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(max_categories, int) or max_categories < 1:
+            raise ValueError(f'max_categories must be a positive int, got '
+                             f'{max_categories!r}')
+        self.max_categories = max_categories
+        self.logit_scale = logit_scale
+
+    @torch.no_grad()
+    def scores(self, dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
+        """(B, T) max over templates and pixels of the cosine cost."""
+        b = dense_embeds.shape[0]
+        text = text_embeds if text_embeds.dim() == 3 else text_embeds[:, None]
+        # (T, P, D) -> (B, T, P, D)
+        cost = cosine_cost_volume(dense_embeds,
+                                  text[None].expand(b, -1, -1, -1))
+        # (B, T, P, h, w) -> (B, T)
+        return cost.flatten(2).amax(dim=-1)
+
+    @torch.no_grad()
+    def forward(
+            self,
+            cls_embed: Tensor,
+            dense_embeds: Tensor,
+            text_embeds: Tensor,
+            gt_categories: Optional[List[Tensor]] = None) -> CategorySelection:
+        if text_embeds.dim() not in (2, 3):
+            raise ValueError('text_embeds must be (T, D) or (T, P, D), got '
+                             f'{tuple(text_embeds.shape)}')
+        if text_embeds.shape[-1] != cls_embed.shape[-1]:
+            raise ValueError(f'text D={text_embeds.shape[-1]} differs from '
+                             f'image D={cls_embed.shape[-1]}')
+        b, t = cls_embed.shape[0], text_embeds.shape[0]
+        text_avg = text_embeds if text_embeds.dim() == 2 else \
+            text_embeds.mean(dim=1)
+        text_avg = F.normalize(text_avg, dim=-1)
+        cls_logits = self.logit_scale * F.normalize(
+            cls_embed, dim=-1) @ text_avg.t()
+        if t <= self.max_categories:
+            keep = torch.arange(t, device=cls_embed.device)
+            return pad_selections([keep] * b, cls_logits)
+        top = self.scores(dense_embeds, text_embeds).topk(
+            self.max_categories, dim=-1).indices
+        return pad_selections(list(top), cls_logits)

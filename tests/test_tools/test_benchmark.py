@@ -1,0 +1,63 @@
+"""tools/analysis/benchmark.py, quick run on the tiny random CLIP: every
+table filled, fixed K honoured, cached vocabulary runs no text forward,
+truncated context equals the full one."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from dcp_mm.testing import TINY_CFG_OPTIONS
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location(
+    'benchmark', REPO / 'tools/analysis/benchmark.py')
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+SMALL_HEAD = [
+    'model.neck.cost_dims=16', 'model.neck.guidance_dims=16',
+    'model.neck.prompt_dims=8', 'model.neck.sa_patch_dims=8',
+    'model.neck.num_heads=2', 'model.decode_head.in_channels=16',
+    'model.decode_head.channels=4', 'model.decode_head.decoder_dims=(8,4)',
+    'model.decode_head.shallow_dims=(4,2)',
+    'model.decode_head.shallow_up_dims=(8,4)',
+    'model.decode_head.cost_guidance_dims=(4,2)',
+    'model.decode_head.num_heads=2'
+]
+
+
+def test_quick_benchmark_run(tmp_path):
+    out = tmp_path / 'bench'
+    rows = bench.main([
+        str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py'), '--names', 'dcp',
+        '--vocab-sizes', '20', '--variants', 'tau=0', 'k=2', '--img-size',
+        '64', '--repeats', '1', '--warmup', '0', '--train', '--train-variants',
+        'tau=0', 'k=2', '--text', '--text-prompts', '8', '--profile', '20:k=2',
+        '--out-dir',
+        str(out), '--cfg-options', *TINY_CFG_OPTIONS, *SMALL_HEAD
+    ])
+    infer = {r['variant']: r for r in rows['inference']}
+    assert infer['tau=0']['K'] == 20 and infer['k=2']['K'] == 2
+    assert infer['tau=0']['GFLOPs'] > infer['k=2']['GFLOPs'] > 0
+    assert infer['k=2']['params_M'] > infer['k=2']['learnable_M'] > 0
+    text = rows['text'][0]
+    assert text['cold_forwards'] >= 1 and text['cached_forwards'] == 0
+    assert text['max_abs_diff'] < 1e-4  # truncation is exact
+    train = {r['variant']: r for r in rows['training']}
+    assert train['tau=0']['K'] == 171
+    assert train['k=2']['K'] < 171  # top-2 + ground-truth categories
+    for name in ('benchmark.md', 'benchmark.png', 'inference.csv',
+                 'training.csv', 'text.csv', 'profile_dcp_T20_k2.txt'):
+        assert (out / name).is_file(), name
+
+
+def test_bad_arguments():
+    cfg = str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py')
+    with pytest.raises(SystemExit):
+        bench.parse_args([cfg, '--vocab-sizes', '21'])
+    with pytest.raises(SystemExit):
+        bench.parse_args([cfg, '--variants', 'kk=3'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['missing.py'])
+    with pytest.raises(ValueError, match='vocabulary of size'):
+        bench.vocabulary(7)
