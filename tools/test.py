@@ -17,6 +17,7 @@ import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     format_summary, resolve_benchmarks,
                                     run_benchmarks, summary_row, write_summary)
+from dcp_mm.engine import setup_cpu_distributed
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
@@ -194,6 +195,9 @@ def main(argv=None) -> None:
         first = next(iter(benchmarks.values()))
         cfg.test_dataloader = first['test_dataloader']
         cfg.test_evaluator = first['test_evaluator']
+
+    # torchrun / slurm on a CPU-only machine: gloo + DDP without device ids
+    setup_cpu_distributed(cfg, args.launcher)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

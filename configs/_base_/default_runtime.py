@@ -1,4 +1,6 @@
 default_scope = 'mmseg'
+# mmengine Runner that also syncs models with non-tensor extra state (DDP)
+runner_type = 'OVSegRunner'
 custom_imports = dict(imports=['dcp_mm'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -13,5 +15,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 # training / test vocabularies from the datasets' metainfo['classes']
-custom_hooks = [dict(type='OVVocabularyHook')]
+# and the RNG states saved in checkpoints (exact --resume)
+custom_hooks = [dict(type='OVVocabularyHook'), dict(type='RNGStateHook')]
 tta_model = dict(type='SegTTAModel')

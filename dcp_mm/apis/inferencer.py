@@ -7,7 +7,6 @@ from typing import Dict, List, Optional, Sequence, Union
 import mmengine
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmcv.transforms import Compose
 from mmengine.config import Config, ConfigDict
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
@@ -53,12 +52,9 @@ class OVSegInferencer(MMSegInferencer):
     :meth:`__call__` or :meth:`set_vocabulary`); text embeddings are never
     stale because the text encoder caches by (vocabulary, templates, weight
     hash). ``dcs_selected``: the categories Dynamic Category Selection
-    passed to the decoder. When the segmentor does not record them itself
-    (metainfo ``dcs_selected``), they are computed here by one more pass of
-    the image encoder + selector on the image resized to the model's
-    ``test_cfg.crop_size``: exactly the forward of ``mode='whole'``, the
-    global view in ``mode='slide'`` (tiles select on their own). Pass
-    ``record_selection=False`` to skip that pass.
+    (or any selector; all T without one) passed to the decoder, as the
+    segmentor records them (metainfo ``selected_categories``; in
+    ``mode='slide'`` the union over the windows and the global view).
 
     Args:
         model: config file path, Config or dict of a dcp_mm segmentor.
@@ -78,7 +74,7 @@ class OVSegInferencer(MMSegInferencer):
         FileNotFoundError: a missing vocabulary file.
     """
 
-    forward_kwargs: set = {'mode', 'out_dir', 'record_selection'}
+    forward_kwargs: set = {'mode', 'out_dir'}
 
     def __init__(self,
                  model: Union[str, Config, ConfigDict, dict],
@@ -215,44 +211,15 @@ class OVSegInferencer(MMSegInferencer):
         return pal if pal is not None and len(pal) == len(names) else None
 
     @torch.no_grad()
-    def forward(self,
-                inputs: dict,
-                record_selection: bool = True,
-                **kwargs) -> List[SegDataSample]:
-        """``model.test_step`` + the DCS selection of each image."""
+    def forward(self, inputs: dict, **kwargs) -> List[SegDataSample]:
+        """``model.test_step``; copies the segmentor's metainfo
+        ``selected_categories`` (the categories that reached the decoder)
+        to ``dcs_selected``."""
         preds = self.model.test_step(inputs)
-        if not record_selection or self.model.selector is None:
-            return preds
-        if all('dcs_selected' in p.metainfo for p in preds):
-            return preds
-        data = self.model.data_preprocessor(inputs, False)
-        for pred, names in zip(preds, self.dcs_selection(data['inputs'])):
-            pred.set_metainfo(dict(dcs_selected=names))
+        for pred in preds:
+            if 'selected_categories' in pred.metainfo:
+                pred.set_metainfo(dict(dcs_selected=pred.selected_categories))
         return preds
-
-    @torch.no_grad()
-    def dcs_selection(self, inputs: torch.Tensor) -> List[List[str]]:
-        """Names DCS selects for each image of a preprocessed batch.
-
-        Args:
-            inputs: (B, 3, H, W) normalised images (data preprocessor
-                output); resized to ``test_cfg.crop_size`` if set.
-
-        Returns:
-            B lists of category names, in vocabulary order.
-        """
-        model = self.model
-        size = model.test_cfg.get('crop_size')
-        if size is not None and tuple(size) != tuple(inputs.shape[-2:]):
-            inputs = F.interpolate(
-                inputs, tuple(size), mode='bilinear', align_corners=False)
-        vocab = model.current_vocabulary()
-        feats = model.extract_feat(inputs)
-        text = model.text_encoder(vocab)  # (T, P, D)
-        text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, D)
-        sel = model._select(feats, text_avg, None)
-        return [[vocab[i] for i, ok in zip(idx, val) if ok]
-                for idx, val in zip(sel.indices.tolist(), sel.valid.tolist())]
 
     # --------------------------------------------------------- postprocess
     def postprocess(

@@ -70,6 +70,7 @@ def test_ddp_two_gloo_ranks_equal_one_process(shared_data, tmp_path):
         os.environ,
         PYTHONPATH=str(REPO),
         PORT=str(_free_port()),
+        PYTHON=sys.executable,  # the venv's python, activated or not
         OMP_NUM_THREADS='1')
     ddp = subprocess.Popen([
         'bash',

@@ -27,8 +27,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook with atomic writes and safe rotation
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=8000,
+        type='AtomicCheckpointHook',
+        by_epoch=False,
+        interval=8000,
         max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

@@ -137,3 +137,38 @@ def test_build_errors():
     model = MODELS.build(cfg).eval()
     with pytest.raises(ValueError, match='test_cfg.mode'):
         model.inference(torch.zeros(1, 3, 32, 32), None)
+
+
+@pytest.mark.parametrize('mode', ['whole', 'slide'])
+def test_predict_records_selected_categories(mode):
+    """metainfo selected_categories = the selector's choice (union over
+    the sliding windows), and the non-selected categories carry
+    ``unselected_logit`` everywhere."""
+    test_cfg = dict(mode='whole') if mode == 'whole' else dict(
+        mode='slide', crop_size=(32, 32), stride=(16, 16), global_view=False)
+    model = MODELS.build(tiny_cfg(test_cfg=test_cfg)).eval()
+    calls = []
+
+    class FirstTwoThenLast(torch.nn.Module):
+        """Selects {0, 1} at the first call, {T-1} at later calls."""
+
+        def forward(self, cls_embed, dense, text, gt=None):
+            t = text.shape[0]
+            pick = [0, 1] if not calls else [t - 1]
+            calls.append(pick)
+            sets = [torch.tensor(pick) for _ in cls_embed]
+            return pad_selections(sets, cls_embed.new_zeros(len(sets), t))
+
+    model.selector = FirstTwoThenLast()
+    data = model.data_preprocessor(batch(size=48 if mode == 'slide' else 32),
+                                   False)
+    with torch.no_grad():
+        preds = model.predict(data['inputs'], data['data_samples'])
+    expected = ['cat', 'dog'] if mode == 'whole' else ['cat', 'dog', 'car']
+    if mode == 'slide':
+        assert len(calls) == 4, calls  # 2 x 2 windows
+    for p in preds:
+        assert p.selected_categories == expected
+    if mode == 'whole':
+        unselected = preds[0].seg_logits.data[2:]  # (T-2, H, W)
+        assert torch.all(unselected == model.unselected_logit)
