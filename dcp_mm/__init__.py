@@ -4,9 +4,9 @@
 shim, weights-only checkpoint allow-list) and registers every dcp_mm module
 into ``mmseg.registry``.
 """
-# isort: off  (the shims must be installed before anything imports mmseg)
-from .utils import (allow_mmengine_checkpoint_globals,
-                    install_mmcv_ops_shim)
+# the shims must be installed before anything imports mmseg
+# isort: off
+from .utils import allow_mmengine_checkpoint_globals, install_mmcv_ops_shim
 
 install_mmcv_ops_shim()
 allow_mmengine_checkpoint_globals()

@@ -5,3 +5,7 @@ _base_ = [
     '../_base_/models/catseg_vitb16.py', '../_base_/datasets/cocostuff.py',
     '../_base_/schedules/schedule_80k_adamw.py', '../_base_/default_runtime.py'
 ]
+# With the MaskCLIP-style dense features and no consumer of the [CLS]
+# embedding in the loss, the query projection of CLIP's last block (trained
+# in the 'attention' fine-tuning mode) gets no gradient: DDP must know.
+find_unused_parameters = True

@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 from dcp_mm.apis.ablations import (ABLATION_CONFIG_DIR, CONFIG_ROOT,
                                    FULL_MODEL_CONFIG, TABLES, AblationRow,
                                    ablation_rows)
-from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY
+from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY, random_seg_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ABLATION_DIR = REPO_ROOT / 'configs' / ABLATION_CONFIG_DIR
@@ -131,21 +129,7 @@ def test_differs_in_exactly_the_declared_keys(row):
 
 
 def _batch(n=2, size=64, vocab=5):
-    inputs = [torch.randint(0, 255, (3, size, size)).float() for _ in range(n)]
-    samples = []
-    for i in range(n):
-        s = SegDataSample()
-        label = torch.randint(0, vocab, (1, size, size))
-        label[:, :4] = 255
-        s.gt_sem_seg = PixelData(data=label)
-        s.set_metainfo(
-            dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                seg_map_path=f'img{i}.png'))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+    return random_seg_batch(n, size, vocab)
 
 
 def _attr(model, dotted: str):

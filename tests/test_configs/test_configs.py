@@ -3,16 +3,16 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import FUNCTIONS, MODEL_WRAPPERS, DefaultScope
-from mmengine.registry import STRATEGIES
-
+from mmengine.registry import (FUNCTIONS, MODEL_WRAPPERS, STRATEGIES,
+                               DefaultScope)
 from mmseg.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
                             LOG_PROCESSORS, LOOPS, METRICS, MODELS,
                             OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
                             RUNNERS, TRANSFORMS, VISBACKENDS, VISUALIZERS)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
-CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+CONFIGS = sorted(
+    p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
 REGISTRIES = (MODELS, DATASETS, TRANSFORMS, METRICS, EVALUATOR, HOOKS, LOOPS,
               OPTIMIZERS, OPTIM_WRAPPERS, PARAM_SCHEDULERS, DATA_SAMPLERS,
               VISUALIZERS, VISBACKENDS, LOG_PROCESSORS, RUNNERS, STRATEGIES,
@@ -53,6 +53,7 @@ def test_config_loads_and_types_resolve(path):
 
 
 def test_inheritance_depth_at_most_three():
+
     def depth(path: Path) -> int:
         """Number of inheritance edges on the longest chain to a root."""
         bases = [

@@ -58,8 +58,7 @@ def test_label_outside_vocabulary_refused_at_first_iteration(
     ds = sample['data_samples']
     ds.gt_sem_seg = PixelData(data=ds.gt_sem_seg.data[:, :64, :64])
     data = model.data_preprocessor(
-        dict(inputs=[sample['inputs'][:, :64, :64]], data_samples=[ds]),
-        True)
+        dict(inputs=[sample['inputs'][:, :64, :64]], data_samples=[ds]), True)
     with pytest.raises(ValueError, match=r'\[200\].*x_labelTrainIds.png'):
         model(**data, mode='loss')
     assert torch.is_tensor(sample['inputs'])

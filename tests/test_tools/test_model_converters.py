@@ -29,8 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / 'configs'
 DOC = REPO_ROOT.parent / 'shared' / 'docs' / 'OFFICIAL-KEYS.md'
 if not DOC.is_file():
-    pytest.skip(f'{DOC} (the official key tables) is absent',
-                allow_module_level=True)
+    pytest.skip(
+        f'{DOC} (the official key tables) is absent', allow_module_level=True)
 CLIP = 'sem_seg_head.predictor.clip_model.'
 HEAD = 'sem_seg_head.predictor.transformer.'
 Shapes = Dict[str, Tuple[int, ...]]

@@ -1,5 +1,5 @@
 """OpenCLIP ConvNeXt image encoder with a dense joint-space output (SED)."""
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from einops import rearrange
 from mmengine.model import BaseModule
@@ -81,6 +81,16 @@ class CLIPConvNeXtBackbone(BaseModule):
         self.width = self.stage_channels[-1]
         self.embed_dims = int(clip.text_projection.shape[-1])
         self.trainable_names = apply_finetune(self.visual, finetune)
+
+    @property
+    def provides(self) -> Dict[str, object]:
+        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
+        D-dim embeddings and the stage pyramid (no single-scale block
+        features, no attention map)."""
+        return dict(
+            cls_embed=self.embed_dims,
+            dense_embeds=self.embed_dims,
+            pyramid_feats=tuple(self.stage_channels))
 
     def _head(self, x: Tensor) -> Tensor:
         """(M, C, h', w') -> (M, D): trunk head (pool, norm) + CLIP head."""

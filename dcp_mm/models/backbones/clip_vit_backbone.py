@@ -143,6 +143,19 @@ class CLIPViTBackbone(BaseModule):
         self._pos_cache: 'OrderedDict[Tuple[int, int], tuple]' = (
             OrderedDict())
 
+    @property
+    def provides(self) -> Dict[str, object]:
+        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
+        D-dim embeddings, the ``out_indices`` blocks at the patch grid
+        (C_v channels) and, with ``with_attn``, the attention map."""
+        out = dict(
+            cls_embed=self.embed_dims,
+            dense_embeds=self.embed_dims,
+            grid_feats=self.width)
+        if self.with_attn:
+            out['attn'] = None
+        return out
+
     @staticmethod
     def _check_tower(visual: nn.Module, model_name: str) -> None:
         problems = []

@@ -1,4 +1,6 @@
 """CAT-Seg's upsampling decoder (official ``Aggregator`` steps 5 and 8)."""
+from typing import Dict
+
 from mmseg.registry import MODELS
 
 from .spatial_enhanced_head import DCPSpatialEnhancedHead
@@ -33,6 +35,10 @@ class CATSegUpsampleHead(DCPSpatialEnhancedHead):
     Raises:
         ValueError: one of the DCP-CLIP switches is turned on.
     """
+
+    # tensor contract: the ViT block features are always fused (no
+    # head-side alternative)
+    contract_hints: Dict[str, str] = {}
 
     def __init__(self, **kwargs) -> None:
         fixed = dict(

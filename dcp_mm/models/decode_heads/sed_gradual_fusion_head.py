@@ -90,6 +90,12 @@ class SEDGradualFusionHead(BaseDecodeHead):
         ValueError: inconsistent dims, bad ``cer_topk``.
     """
 
+    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`): the
+    # head-side alternative when a tensor is missing
+    contract_hints: Dict[str, str] = dict(
+        pyramid_feats='use DCPSpatialEnhancedHead or CATSegUpsampleHead, '
+        'which fuse ViT block features')
+
     def __init__(self,
                  *,
                  in_channels: int = 128,
@@ -169,6 +175,20 @@ class SEDGradualFusionHead(BaseDecodeHead):
         self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
         self.aux_loss_decode = (
             MODELS.build(aux_loss_decode) if aux_loss_decode else None)
+
+    @property
+    def requires(self) -> Dict[str, object]:
+        """Tensor contract: cost features (d, P), the selection and the
+        backbone pyramid whose levels ``inter_index`` have the widths
+        ``guidance_in_dims`` (other levels: any width)."""
+        num_levels = max(4, max(self.inter_index) + 1)  # res2..res5
+        levels: List[Optional[int]] = [None] * num_levels
+        for i, proj in zip(self.inter_index, self.guidance_proj):
+            levels[i] = proj[0].in_channels
+        return dict(
+            cost_features=(self.in_channels, self.num_templates),
+            selection=None,
+            pyramid_feats=tuple(levels))
 
     # ------------------------------------------------------------------ CER
     @staticmethod

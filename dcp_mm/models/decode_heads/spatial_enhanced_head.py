@@ -70,6 +70,12 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         returns: (B, K, h * 2^L, w * 2^L) logits.
     """
 
+    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`): the
+    # head-side alternative when a tensor is missing
+    contract_hints: Dict[str, str] = dict(
+        grid_feats='set decode_head.fuse_shallow=False',
+        attn='set decode_head.fuse_attn=False')
+
     def __init__(self,
                  *,
                  in_channels: int = 128,
@@ -168,6 +174,23 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
             nn.Linear(attn_pool_size**2, se_attn_dims)
             if spatial_enhance and fuse_attn else None)
         self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
+
+    @property
+    def requires(self) -> Dict[str, object]:
+        """Tensor contract: cost features ((d, P); P only with
+        ``fuse_cost``), the selection, the ViT block features at the patch
+        grid (C_v = ``clip_channels``) with ``fuse_shallow`` and the
+        attention map with ``spatial_enhance`` and ``fuse_attn``."""
+        p = self.num_templates if len(self.cost_up) else None
+        out = dict(cost_features=(self.in_channels, p), selection=None)
+        shallow = list(self.shallow_up) + [
+            m for m in (self.se_shallow, ) if m is not None
+        ]
+        if shallow:
+            out['grid_feats'] = shallow[0].in_channels
+        if self.se_attn is not None:
+            out['attn'] = None
+        return out
 
     def _attn_guidance(self, attn: Tensor, h: int, w: int) -> Tensor:
         """(B, N, N) attention rows -> (B, se_attn_dims, h, w)."""

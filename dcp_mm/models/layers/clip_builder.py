@@ -54,9 +54,13 @@ _OWN_ARCHS = MappingProxyType({
     dict(
         embed_dim=32,
         vision_cfg=dict(
-            timm_model_name='convnext_atto', timm_model_pretrained=False,
-            timm_pool='', timm_proj='linear', timm_drop=0.0,
-            timm_drop_path=0.0, image_size=64),
+            timm_model_name='convnext_atto',
+            timm_model_pretrained=False,
+            timm_pool='',
+            timm_proj='linear',
+            timm_drop=0.0,
+            timm_drop_path=0.0,
+            image_size=64),
         text_cfg=dict(
             context_length=77, vocab_size=49408, width=32, heads=2, layers=2)),
 })

@@ -1,5 +1,5 @@
 """CAT-Seg cost aggregation (Cho et al., CVPR 2024) as a cost-feature neck."""
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -120,6 +120,21 @@ class CATSegAggregationNeck(BaseModule):
                 test_pooling_size=test_pooling_size,
                 pad_len=pad_len) for _ in range(num_layers)
         ])
+
+    @property
+    def requires(self) -> Dict[str, Optional[int]]:
+        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
+        D-dim dense and text embeddings and the selection."""
+        return dict(
+            dense_embeds=self.embed_dims,
+            text_embeds=self.embed_dims,
+            selection=None)
+
+    @property
+    def provides(self) -> Dict[str, Tuple[int, int]]:
+        """Tensor contract: cost features of (d, P) channels."""
+        return dict(
+            cost_features=(self.cost_embed.out_channels, self.num_templates))
 
     def text_guidance(self, text_embeds: Tensor) -> Tensor:
         """Step 6: (B, K, P, D) -> (B, K, G_t), ReLU'd."""

@@ -1,5 +1,5 @@
 """Text-guided Alignment (TGA), DCP-CLIP Sec. III-B, Eq. 6-12 (Fig. 4)."""
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -90,6 +90,7 @@ class DCPTextGuidedAlignNeck(BaseModule):
         self.use_prompt, self.use_cls_score = use_prompt, use_cls_score
         self.cls_score_scale = cls_score_scale
         self.num_heads = num_heads
+        self.embed_dims = embed_dims
         self.num_templates = num_templates
         self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
         if with_ca:
@@ -119,6 +120,25 @@ class DCPTextGuidedAlignNeck(BaseModule):
             self.sa_norm1 = nn.LayerNorm(cost_dims)
             self.sa_mlp = Mlp(cost_dims, int(cost_dims * mlp_ratio))
             self.sa_norm2 = nn.LayerNorm(cost_dims)
+
+    @property
+    def requires(self) -> Dict[str, Optional[int]]:
+        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
+        D-dim dense and text embeddings, the selection (and its [CLS]
+        logits for Eq. 7's s_c)."""
+        out = dict(
+            dense_embeds=self.embed_dims,
+            text_embeds=self.embed_dims,
+            selection=None)
+        if self.with_ca and self.use_cls_score:
+            out['cls_logits'] = None
+        return out
+
+    @property
+    def provides(self) -> Dict[str, Tuple[int, int]]:
+        """Tensor contract: cost features of (d, P) channels."""
+        return dict(
+            cost_features=(self.cost_embed.out_channels, self.num_templates))
 
     def text_guidance(self, text_embeds: Tensor,
                       selection: CategorySelection) -> Tensor:

@@ -1,10 +1,11 @@
 """Tag Validation (TV), DCP-CLIP Sec. III-D, Eq. 17 (inference only)."""
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from torch import Tensor
 
 
@@ -35,6 +36,9 @@ class DCPTagValidator(BaseModule):
         returns: new labels (B, H, W) and a (B, T) long tensor ``relabel``
         with the category each one was relabelled to (-1 if unchanged).
     """
+
+    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
+    requires = frozenset({'dense_embeds', 'text_embeds'})
 
     def __init__(self,
                  *,
@@ -83,3 +87,42 @@ class DCPTagValidator(BaseModule):
                 out[i][region] = new
                 relabel[i, c] = new
         return out, relabel
+
+    def validate_samples(self, results: List[SegDataSample],
+                         dense_embeds: Tensor, text_embeds: Tensor,
+                         seen: Tensor,
+                         vocabulary: Sequence[str]) -> List[SegDataSample]:
+        """Apply TV to the ``pred_sem_seg`` of segmentor results, in place.
+
+        The entry point for segmentors (dcp_mm's ``OpenVocabEncoderDecoder``
+        and the SAN project): each sample's ``pred_sem_seg`` (1, H, W) is
+        replaced by TV's output and its metainfo ``tv_relabelled`` maps the
+        relabelled category names to their new names.
+
+        Args:
+            results: B SegDataSamples with ``pred_sem_seg`` (1, H, W).
+            dense_embeds: (B, D, h, w) dense CLIP embeddings.
+            text_embeds: (T, D) L2-normalised text embeddings.
+            seen: (T,) bool, True for seen categories.
+            vocabulary: the T category names.
+
+        Returns:
+            ``results``, modified in place.
+
+        Raises:
+            ValueError: ``len(vocabulary)`` differs from T, or the shape
+                errors of :meth:`forward`.
+        """
+        if len(vocabulary) != text_embeds.shape[0]:
+            raise ValueError(f'{len(vocabulary)} category names for '
+                             f'{text_embeds.shape[0]} text embeddings')
+        for i, ds in enumerate(results):
+            pred = ds.pred_sem_seg.data  # (1, H, W)
+            new, relabel = self(pred, dense_embeds[i:i + 1], text_embeds, seen)
+            ds.pred_sem_seg.data = new
+            changed = {
+                vocabulary[c]: vocabulary[int(n)]
+                for c, n in enumerate(relabel[0].tolist()) if n >= 0
+            }
+            ds.set_metainfo(dict(tv_relabelled=changed))
+        return results

@@ -14,8 +14,12 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from ..layers.structures import CategorySelection
+from ..layers.tensor_contract import check_tensor_contracts
 from ..layers.vocabulary import (VocabularyLike, load_vocabulary,
                                  seen_category_mask)
+
+NO_SELECTOR_PROVIDES = frozenset({'selection', 'cls_logits'})
+"""What the segmentor provides itself when ``selector=None``."""
 
 
 @MODELS.register_module()
@@ -62,8 +66,12 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             resized to the crop).
 
     Raises:
-        ValueError: missing vocabulary at forward time, label values outside
-            the training vocabulary, unknown test mode.
+        ValueError: at build time, parts that do not fit together (a part
+            requires a tensor that no earlier part provides, or with other
+            sizes; the message names both parts, see
+            :mod:`~dcp_mm.models.layers.tensor_contract`); missing
+            vocabulary at forward time, label values outside the training
+            vocabulary, unknown test mode.
     """
 
     def __init__(self,
@@ -112,11 +120,7 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         self.auxiliary_head = None
         self.post_processor = (
             MODELS.build(post_processor) if post_processor else None)
-        if self.neck is None:
-            raise ValueError(
-                f'decode_head {type(self.decode_head).__name__} needs cost '
-                'features (B, K, d, h, w) from a cost-feature neck, but '
-                'neck=None: set model.neck (e.g. DCPTextGuidedAlignNeck).')
+        self._check_composition()
         self.unselected_logit = unselected_logit
         self.train_cfg = ConfigDict(train_cfg or {})
         self.test_cfg = ConfigDict(test_cfg or {})
@@ -126,6 +130,18 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             self.set_vocabulary(train_vocabulary, 'train')
         if test_vocabulary is not None:
             self.set_vocabulary(test_vocabulary, 'test')
+
+    def _check_composition(self) -> None:
+        """Refuse parts that do not fit together, before any forward.
+
+        Each part declares the tensors it ``requires`` and ``provides``
+        (:mod:`~dcp_mm.models.layers.tensor_contract`); without a selector
+        the segmentor itself selects every category (with [CLS] logits).
+        """
+        roles = ('backbone', 'text_encoder', 'selector', 'neck', 'decode_head',
+                 'post_processor')
+        check_tensor_contracts([(r, getattr(self, r)) for r in roles],
+                               defaults=dict(selector=NO_SELECTOR_PROVIDES))
 
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self,
@@ -208,16 +224,31 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         full.scatter_(1, index[:, :, None, None].expand(-1, -1, h, w), logits)
         return full[:, :num_classes]
 
-    def _encode_decode(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """Full-vocabulary logits (B, T, H, W) at the input size, and the
-        dense CLIP embeddings (B, D, h, w) of this input."""
+    def _encode_decode(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Full-vocabulary logits (B, T, H, W) at the input size, the
+        dense CLIP embeddings (B, D, h, w) of this input and the selected
+        categories as a mask (B, T) bool."""
         head_inputs, feats = self._decode(inputs)
         logits = self.decode_head.forward(head_inputs)
         logits = F.interpolate(
             logits, inputs.shape[-2:], mode='bilinear', align_corners=False)
         t = len(self.current_vocabulary())
-        return (self._scatter(logits, head_inputs['selection'],
-                              t), feats.dense_embeds)
+        selection = head_inputs['selection']
+        return (self._scatter(logits, selection, t), feats.dense_embeds,
+                self._selected_mask(selection, t))
+
+    @staticmethod
+    def _selected_mask(selection: CategorySelection,
+                       num_classes: int) -> Tensor:
+        """CategorySelection (B, K) -> mask (B, T) of selected categories."""
+        b = selection.indices.shape[0]
+        mask = selection.indices.new_zeros((b, num_classes + 1),
+                                           dtype=torch.bool)
+        # padded entries mark a spare column T that is dropped
+        index = torch.where(selection.valid, selection.indices,
+                            torch.full_like(selection.indices, num_classes))
+        mask.scatter_(1, index, True)
+        return mask[:, :num_classes]
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
@@ -268,49 +299,54 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         return F.interpolate(
             x, tuple(size), mode='bilinear', align_corners=False)
 
-    def _whole(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+    def _whole(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         size = self.test_cfg.get('crop_size')
         if size is None or tuple(size) == tuple(inputs.shape[-2:]):
             return self._encode_decode(inputs)
-        logits, dense = self._encode_decode(self._resize(inputs, size))
-        return self._resize(logits, inputs.shape[-2:]), dense
+        logits, dense, selected = self._encode_decode(
+            self._resize(inputs, size))
+        return self._resize(logits, inputs.shape[-2:]), dense, selected
 
-    def _slide(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """Sliding windows (+ global view): logit of averaged probabilities."""
+    def _slide(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Sliding windows (+ global view): logit of averaged probabilities;
+        the selected-category mask (B, T) is the union over all passes."""
         h_stride, w_stride = self.test_cfg.stride
         h_crop, w_crop = self.test_cfg.crop_size
         b, _, h_img, w_img = inputs.shape
         h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
         w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
-        probs = count = None
+        probs = count = selected = None
         for h_idx in range(h_grids):
             for w_idx in range(w_grids):
                 y1 = min(h_idx * h_stride, max(h_img - h_crop, 0))
                 x1 = min(w_idx * w_stride, max(w_img - w_crop, 0))
                 y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
                 crop = inputs[:, :, y1:y2, x1:x2]
-                logit, _ = self._whole(crop) if crop.shape[-2:] != (
+                logit, _, sel = self._whole(crop) if crop.shape[-2:] != (
                     h_crop, w_crop) else self._encode_decode(crop)
                 if probs is None:
                     t = logit.shape[1]
                     probs = inputs.new_zeros((b, t, h_img, w_img))
                     count = inputs.new_zeros((b, 1, h_img, w_img))
+                    selected = torch.zeros_like(sel)
+                selected |= sel
                 probs[:, :, y1:y2, x1:x2] += logit.sigmoid()
                 count[:, :, y1:y2, x1:x2] += 1
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
         probs = probs / count
         dense = None
         if self.test_cfg.get('global_view', False):
-            g_logit, dense = self._encode_decode(
+            g_logit, dense, sel = self._encode_decode(
                 self._resize(inputs, (h_crop, w_crop)))
+            selected |= sel
             probs = (probs + self._resize(g_logit,
                                           (h_img, w_img)).sigmoid()) / 2
         elif self.post_processor is not None:
             dense = self.extract_feat(self._resize(
                 inputs, (h_crop, w_crop))).dense_embeds
-        return torch.logit(probs.clamp(1e-6, 1 - 1e-6)), dense
+        return torch.logit(probs.clamp(1e-6, 1 - 1e-6)), dense, selected
 
-    def _inference(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+    def _inference(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         mode = self.test_cfg.get('mode', 'whole')
         if mode == 'whole':
             return self._whole(inputs)
@@ -337,9 +373,12 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """Segment with the test vocabulary; TV relabels unseen regions.
 
         Each returned SegDataSample holds ``seg_logits`` (T, H, W) and
-        ``pred_sem_seg`` (1, H, W) at the original size; with a
-        post-processor, ``pred_sem_seg`` is its output and the metainfo key
-        ``tv_relabelled`` maps relabelled category names to new ones.
+        ``pred_sem_seg`` (1, H, W) at the original size, and the metainfo
+        key ``selected_categories``: the names of the categories that
+        reached the decoder (the selector's choice; the union over sliding
+        windows). With a post-processor, ``pred_sem_seg`` is its output and
+        the metainfo key ``tv_relabelled`` maps relabelled category names to
+        new ones.
         """
         if data_samples is None:
             shape = inputs.shape[2:]
@@ -357,11 +396,16 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
                 'Image shapes are different in the batch.',
                 logger='current',
                 level=logging.WARN)
-        seg_logits, dense = self._inference(inputs)
+        seg_logits, dense, selected = self._inference(inputs)
         results = self.postprocess_result(seg_logits, data_samples)
+        vocab = self.current_vocabulary()
+        for ds, sel in zip(results, selected.tolist()):
+            ds.set_metainfo(
+                dict(selected_categories=[
+                    name for name, s in zip(vocab, sel) if s
+                ]))
         if self.post_processor is None:
             return results
-        vocab = self.current_vocabulary()
         if self.train_vocabulary is None:
             raise ValueError('the tag validator needs the seen categories: '
                              'set model.train_vocabulary or load a '
@@ -369,14 +413,5 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         seen = seen_category_mask(vocab, self.train_vocabulary)
         text = self.text_encoder(vocab)
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
-        for i, ds in enumerate(results):
-            pred = ds.pred_sem_seg.data  # (1, H, W)
-            new, relabel = self.post_processor(pred, dense[i:i + 1], text_avg,
-                                               seen)
-            ds.pred_sem_seg.data = new
-            changed = {
-                vocab[c]: vocab[int(n)]
-                for c, n in enumerate(relabel[0].tolist()) if n >= 0
-            }
-            ds.set_metainfo(dict(tv_relabelled=changed))
-        return results
+        return self.post_processor.validate_samples(results, dense, text_avg,
+                                                    seen, vocab)

@@ -41,6 +41,10 @@ class CATSegClassPruning(BaseModule):
         ValueError: bad ``max_categories``, D mismatch or bad text shape.
     """
 
+    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
+    requires = frozenset({'cls_embed', 'dense_embeds', 'text_embeds'})
+    provides = frozenset({'selection', 'cls_logits'})
+
     def __init__(self,
                  *,
                  max_categories: int = 256,

@@ -70,6 +70,10 @@ class DCPCategorySelector(BaseModule):
         the (B, T) logits ``lambda * cos(f_c, E)``.
     """
 
+    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
+    requires = frozenset({'cls_embed', 'dense_embeds', 'text_embeds'})
+    provides = frozenset({'selection', 'cls_logits'})
+
     def __init__(self,
                  *,
                  tau: float = 0.5,

@@ -3,7 +3,7 @@ import hashlib
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import open_clip
 import torch
@@ -155,6 +155,12 @@ class OpenCLIPTextEncoder(BaseModule):
         proj = self.text.text_projection
         return proj.out_features if isinstance(proj, nn.Linear) \
             else proj.shape[1]
+
+    @property
+    def provides(self) -> Dict[str, int]:
+        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
+        (T, P, D) text embeddings."""
+        return dict(text_embeds=self.embed_dims)
 
     def clear_cache(self) -> None:
         """Forget the in-memory embeddings (the disk cache is kept)."""

@@ -64,3 +64,19 @@ def test_bad_arguments():
     assert len(list(tv.parameters())) == 0
     with pytest.raises(ValueError, match='seen'):
         tv(pred, dense, text, seen[:3])
+
+
+def test_validate_samples_sets_predictions_and_metainfo():
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    pred, dense, text, seen = setup_case()
+    tv = MODELS.build(dict(type='DCPTagValidator', top_k=1))
+    sample = SegDataSample()
+    sample.pred_sem_seg = PixelData(data=pred.clone())
+    names = ['sky', 'road', 'tree', 'car']
+    out = tv.validate_samples([sample], dense, text, seen, names)
+    assert out[0] is sample
+    assert (sample.pred_sem_seg.data[:, :, :8] == 3).all()
+    assert sample.tv_relabelled == {'tree': 'car', 'car': 'road'}
+    with pytest.raises(ValueError, match='3 category names for 4'):
+        tv.validate_samples([sample], dense, text, seen, names[:3])

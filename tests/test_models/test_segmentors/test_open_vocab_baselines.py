@@ -1,17 +1,15 @@
 """Tiny CAT-Seg and SED models through OpenVocabEncoderDecoder."""
+import copy
+
 import pytest
 import torch
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
+
+from dcp_mm.testing import (TINY_HEADS, TINY_NECKS, random_seg_batch,
+                            tiny_preprocessor)
 
 VOCAB = ['cat', 'dog', 'grass', 'sky', 'car']
-PREPROCESSOR = dict(
-    type='SegDataPreProcessor',
-    mean=[122.7709383, 116.7460125, 104.09373615],
-    std=[68.5005327, 66.6321579, 70.3231630],
-    bgr_to_rgb=True,
-    size=(64, 64))
+PREPROCESSOR = tiny_preprocessor(64)
 
 
 def catseg_cfg(**overrides):
@@ -31,21 +29,8 @@ def catseg_cfg(**overrides):
             synonyms='first',
             finetune='attention'),
         selector=dict(type='CATSegClassPruning', max_categories=4),
-        neck=dict(
-            type='CATSegAggregationNeck',
-            cost_dims=16,
-            appearance_dims=8,
-            text_guidance_dims=8,
-            num_heads=2,
-            window_size=4,
-            pad_len=6),
-        decode_head=dict(
-            type='CATSegUpsampleHead',
-            in_channels=16,
-            channels=4,
-            decoder_dims=(8, 4),
-            shallow_dims=(4, 2),
-            shallow_up_dims=(8, 4)),
+        neck=copy.deepcopy(TINY_NECKS['CAT-Seg aggregation']),
+        decode_head=copy.deepcopy(TINY_HEADS['CAT-Seg upsampling']),
         train_vocabulary=VOCAB,
         test_cfg=dict(mode='whole'))
     cfg.update(overrides)
@@ -72,14 +57,7 @@ def sed_cfg(**overrides):
             cost_dims=16,
             with_ca=False,
             with_sa=False),
-        decode_head=dict(
-            type='SEDGradualFusionHead',
-            in_channels=16,
-            channels=4,
-            decoder_dims=(8, 8, 4),
-            guidance_dims=(4, 2, 2),
-            num_heads=2,
-            cer_topk=2),
+        decode_head=copy.deepcopy(TINY_HEADS['SED gradual fusion + CER']),
         train_vocabulary=VOCAB,
         test_cfg=dict(mode='whole', crop_size=(64, 64)))
     cfg.update(overrides)
@@ -87,21 +65,7 @@ def sed_cfg(**overrides):
 
 
 def batch(n=2, size=64):
-    inputs = [torch.randint(0, 255, (3, size, size)).float() for _ in range(n)]
-    samples = []
-    for i in range(n):
-        s = SegDataSample()
-        label = torch.randint(0, len(VOCAB), (1, size, size))
-        label[:, :4] = 255
-        s.gt_sem_seg = PixelData(data=label)
-        s.set_metainfo(
-            dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                seg_map_path=f'img{i}.png'))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+    return random_seg_batch(n, size, len(VOCAB))
 
 
 def train_one_step(model):

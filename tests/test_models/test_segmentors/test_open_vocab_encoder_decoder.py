@@ -2,32 +2,17 @@ import copy
 
 import pytest
 import torch
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 from dcp_mm.models.selectors import pad_selections
+from dcp_mm.testing import random_seg_batch
 from dcp_mm.testing import tiny_dcp_model_cfg as tiny_cfg
 
 VOCAB = ['cat', 'dog', 'grass', 'sky', 'car']
 
 
 def batch(n=2, size=32, vocab=5):
-    inputs = [torch.randint(0, 255, (3, size, size)).float() for _ in range(n)]
-    samples = []
-    for i in range(n):
-        s = SegDataSample()
-        label = torch.randint(0, vocab, (1, size, size))
-        label[:, :4] = 255
-        s.gt_sem_seg = PixelData(data=label)
-        s.set_metainfo(
-            dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                seg_map_path=f'img{i}.png'))
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
+    return random_seg_batch(n, size, vocab)
 
 
 def test_train_step_gradients_and_loss():
@@ -160,8 +145,8 @@ def test_predict_records_selected_categories(mode):
             return pad_selections(sets, cls_embed.new_zeros(len(sets), t))
 
     model.selector = FirstTwoThenLast()
-    data = model.data_preprocessor(batch(size=48 if mode == 'slide' else 32),
-                                   False)
+    data = model.data_preprocessor(
+        batch(size=48 if mode == 'slide' else 32), False)
     with torch.no_grad():
         preds = model.predict(data['inputs'], data['data_samples'])
     expected = ['cat', 'dog'] if mode == 'whole' else ['cat', 'dog', 'car']
