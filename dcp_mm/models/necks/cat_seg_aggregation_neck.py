@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..layers.arg_checks import check_positive_ints
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
 from ..layers.cost_volume import cosine_cost_volume
@@ -87,16 +88,14 @@ class CATSegAggregationNeck(BaseModule):
                  pad_len: int = 256,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, v in dict(
-                embed_dims=embed_dims,
-                num_templates=num_templates,
-                cost_dims=cost_dims,
-                appearance_dims=appearance_dims,
-                text_guidance_dims=text_guidance_dims,
-                num_heads=num_heads,
-                window_size=window_size).items():
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f'{name} must be a positive int, got {v!r}')
+        check_positive_ints(
+            embed_dims=embed_dims,
+            num_templates=num_templates,
+            cost_dims=cost_dims,
+            appearance_dims=appearance_dims,
+            text_guidance_dims=text_guidance_dims,
+            num_heads=num_heads,
+            window_size=window_size)
         if not isinstance(num_layers, int) or num_layers < 0:
             raise ValueError(f'num_layers must be an int >= 0, got '
                              f'{num_layers!r}')

@@ -10,6 +10,7 @@ from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
+from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
 from ..layers.structures import CategorySelection, CostFeatures
 
@@ -75,13 +76,11 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  cls_score_scale: float = 100.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, v in dict(
-                embed_dims=embed_dims,
-                num_templates=num_templates,
-                cost_dims=cost_dims,
-                num_heads=num_heads).items():
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f'{name} must be a positive int, got {v!r}')
+        check_positive_ints(
+            embed_dims=embed_dims,
+            num_templates=num_templates,
+            cost_dims=cost_dims,
+            num_heads=num_heads)
         if cost_dims % num_heads or embed_dims % num_heads:
             raise ValueError(f'cost_dims ({cost_dims}) and embed_dims '
                              f'({embed_dims}) must divide by num_heads '

@@ -8,6 +8,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from ..layers.arg_checks import check_positive_ints
+
 
 @MODELS.register_module()
 class DCPTagValidator(BaseModule):
@@ -46,8 +48,7 @@ class DCPTagValidator(BaseModule):
                  min_area: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f'top_k must be a positive int, got {top_k!r}')
+        check_positive_ints(top_k=top_k)
         if min_area < 0:
             raise ValueError(f'min_area must be >= 0, got {min_area}')
         self.top_k = top_k

@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
 from ..layers.structures import CategorySelection
 from .dcp_category_selector import pad_selections
@@ -51,9 +52,7 @@ class CATSegClassPruning(BaseModule):
                  logit_scale: float = 100.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not isinstance(max_categories, int) or max_categories < 1:
-            raise ValueError(f'max_categories must be a positive int, got '
-                             f'{max_categories!r}')
+        check_positive_ints(max_categories=max_categories)
         self.max_categories = max_categories
         self.logit_scale = logit_scale
 

@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..layers.arg_checks import check_positive_ints
 from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
                                    build_clip_model, split_qkv_projections,
                                    tokenizer_name)
@@ -125,9 +126,7 @@ class OpenCLIPTextEncoder(BaseModule):
         if finetune not in FINETUNE_MODES:
             raise ValueError(f'finetune must be one of {FINETUNE_MODES}, '
                              f'got {finetune!r}')
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f'chunk_size must be a positive int, got '
-                             f'{chunk_size!r}')
+        check_positive_ints(chunk_size=chunk_size)
         self.templates = resolve_templates(templates)
         self.synonyms = synonyms
         self.finetune = finetune
