@@ -91,3 +91,33 @@ def seen_category_mask(vocabulary: Sequence[str],
     return torch.tensor(
         [any(s.lower() in seen for s in synonyms_of(n)) for n in vocabulary],
         dtype=torch.bool)
+
+
+def check_label_values(labels: torch.Tensor,
+                       num_classes: int,
+                       ignore_index: int,
+                       source: str = 'a label map',
+                       vocabulary: str = 'vocabulary') -> None:
+    """Refuse label values that index no category of the vocabulary.
+
+    Args:
+        labels: label values of any shape (a label map or its unique
+            values); ``ignore_index`` is allowed.
+        num_classes: T, valid values are [0, T).
+        ignore_index: the ignored label value.
+        source: where the labels come from (a file name), for the message.
+        vocabulary: which vocabulary, for the message.
+
+    Raises:
+        ValueError: naming the first 10 bad values, the source, [0, T) and
+            ``ignore_index``, and what to check.
+    """
+    values = torch.unique(labels)
+    bad = values[(values != ignore_index)
+                 & ((values < 0) | (values >= num_classes))]
+    if bad.numel():
+        raise ValueError(
+            f'label values {bad.tolist()[:10]} in {source} are outside the '
+            f'{vocabulary} [0, {num_classes}) and not '
+            f'ignore_index={ignore_index}: check the dataset and its '
+            'classes / reduce_zero_label.')

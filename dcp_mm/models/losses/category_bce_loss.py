@@ -8,6 +8,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..layers.structures import CategorySelection
+from ..layers.vocabulary import check_label_values
 
 
 @MODELS.register_module()
@@ -66,12 +67,8 @@ class CategoryBCELoss(nn.Module):
         label = seg_label.long()
         keep = label != ignore_index
         if num_classes is not None:
-            bad = keep & ((label < 0) | (label >= num_classes))
-            if bad.any():
-                raise ValueError(
-                    f'label values {label[bad].unique().tolist()[:10]} are '
-                    f'outside the vocabulary [0, {num_classes}) and not '
-                    f'ignore_index={ignore_index}')
+            check_label_values(label, num_classes, ignore_index,
+                               'the label batch')
         # (B, 1, H, W) == (B, K, 1, 1) -> (B, K, H, W)
         target = (label[:, None] == selection.indices[:, :, None, None])
         weight = keep[:, None] & selection.valid[:, :, None, None]

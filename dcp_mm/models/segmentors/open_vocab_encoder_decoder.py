@@ -15,8 +15,8 @@ from torch import Tensor
 
 from ..layers.structures import CategorySelection
 from ..layers.tensor_contract import check_tensor_contracts
-from ..layers.vocabulary import (VocabularyLike, load_vocabulary,
-                                 seen_category_mask)
+from ..layers.vocabulary import (VocabularyLike, check_label_values,
+                                 load_vocabulary, seen_category_mask)
 
 NO_SELECTOR_PROVIDES = frozenset({'selection', 'cls_logits'})
 """What the segmentor provides itself when ``selector=None``."""
@@ -263,16 +263,10 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         cats = []
         for ds in data_samples:
             values = torch.unique(ds.gt_sem_seg.data)
-            values = values[values != ignore]
-            bad = values[(values < 0) | (values >= num_classes)]
-            if bad.numel():
-                raise ValueError(
-                    f'label values {bad.tolist()[:10]} in '
-                    f'{ds.metainfo.get("seg_map_path", "a label map")} are '
-                    f'outside the training vocabulary [0, {num_classes}) and '
-                    f'not ignore_index={ignore}: check the dataset and its '
-                    'classes / reduce_zero_label.')
-            cats.append(values.long())
+            check_label_values(values, num_classes, ignore,
+                               ds.metainfo.get('seg_map_path', 'a label map'),
+                               'training vocabulary')
+            cats.append(values[values != ignore].long())
         return cats
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:

@@ -2,7 +2,6 @@
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmseg.models.segmentors import MultimodalEncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptSampleList, SampleList, add_prefix,
@@ -10,8 +9,10 @@ from mmseg.utils import (ConfigType, OptSampleList, SampleList, add_prefix,
 from torch import Tensor
 
 from dcp_mm.models.layers.structures import CategorySelection
+from dcp_mm.models.layers.vocabulary import check_label_values
 from projects.san_tag_validation.san_tv import san_class_names, san_clip_embeds
-from projects.san_tag_validation.san_tv.san_clip_embeddings import DENSE_MODES
+from projects.san_tag_validation.san_tv.san_clip_embeddings import (
+    DENSE_MODES, san_clip_inputs)
 
 
 def scatter_selected_logits(logits: Tensor, union: Tensor,
@@ -123,13 +124,8 @@ class SANWithCategorySelection(MultimodalEncoderDecoder):
         self.unselected_logit = float(unselected_logit)
         self.dense_mode = dense_mode
 
-    def clip_inputs(self, inputs: Tensor) -> Tensor:
-        """(B, 3, H, W) -> the image encoder's input, as SAN's
-        ``encode_decode`` (``encoder_resolution`` x when asymmetric)."""
-        if not self.asymetric_input:
-            return inputs
-        return F.interpolate(
-            inputs, scale_factor=self.encoder_resolution, mode='bilinear')
+    # (B, 3, H, W) -> the image encoder's input, as SAN's encode_decode
+    clip_inputs = san_clip_inputs
 
     def select(
             self,
@@ -199,13 +195,9 @@ class SANWithCategorySelection(MultimodalEncoderDecoder):
         cats = []
         for ds, inst in zip(data_samples, instances):
             labels = inst.labels.long()
-            bad = labels[(labels < 0) | (labels >= num_classes)]
-            if bad.numel():
-                raise ValueError(
-                    f'label values {bad.tolist()[:10]} in '
-                    f'{ds.metainfo.get("seg_map_path", "a label map")} are '
-                    f'outside the vocabulary [0, {num_classes}) and not '
-                    f'ignore_index={self.decode_head.ignore_index}.')
+            check_label_values(labels, num_classes,
+                               self.decode_head.ignore_index,
+                               ds.metainfo.get('seg_map_path', 'a label map'))
             cats.append(labels)
         return cats
 

@@ -30,6 +30,18 @@ DENSE_MODES = ('maskclip', 'plain')
 SAN_BLOCK_ORDER = ('norm', 'self_attn', 'norm', 'ffn')
 
 
+def san_clip_inputs(segmentor: nn.Module, inputs: Tensor) -> Tensor:
+    """(B, 3, H, W) -> the SAN image encoder's input, as SAN's
+    ``encode_decode`` (``encoder_resolution`` x when asymmetric).
+
+    Used as the ``clip_inputs`` method of the projects' SAN segmentors.
+    """
+    if not segmentor.asymetric_input:
+        return inputs
+    return F.interpolate(
+        inputs, scale_factor=segmentor.encoder_resolution, mode='bilinear')
+
+
 def san_class_names(text_encoder: nn.Module) -> List[str]:
     """The T category names a SAN ``CLIPTextEncoder`` embeds, in order.
 

@@ -10,7 +10,8 @@ from torch import Tensor
 from dcp_mm.models.layers.vocabulary import (VocabularyLike, load_vocabulary,
                                              seen_category_mask)
 from .san_clip_embeddings import (DENSE_MODES, san_class_names,
-                                  san_clip_embeds, san_text_embeds)
+                                  san_clip_embeds, san_clip_inputs,
+                                  san_text_embeds)
 
 
 @MODELS.register_module()
@@ -84,13 +85,8 @@ class SANWithTagValidation(MultimodalEncoderDecoder):
             train_vocabulary = list(get_classes(train_dataset_name))
         self.train_vocabulary: List[str] = load_vocabulary(train_vocabulary)
 
-    def clip_inputs(self, inputs: Tensor) -> Tensor:
-        """(B, 3, H, W) -> the image encoder's input, as SAN's
-        ``encode_decode`` (``encoder_resolution`` x when asymmetric)."""
-        if not self.asymetric_input:
-            return inputs
-        return F.interpolate(
-            inputs, scale_factor=self.encoder_resolution, mode='bilinear')
+    # (B, 3, H, W) -> the image encoder's input, as SAN's encode_decode
+    clip_inputs = san_clip_inputs
 
     def dense_embeds(self, inputs: Tensor) -> Tensor:
         """(B, 3, H, W) -> dense CLIP embeddings (B, D, h, w) of the image.

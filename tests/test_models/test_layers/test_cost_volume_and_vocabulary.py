@@ -37,3 +37,16 @@ def test_seen_mask_matches_synonyms():
     seen = seen_category_mask(['Cat', 'sofa, couch', 'zebra'],
                               ['cat', 'couch', 'dog'])
     assert seen.tolist() == [True, True, False]
+
+
+def test_check_label_values():
+    from dcp_mm.models.layers.vocabulary import check_label_values
+    labels = torch.tensor([[0, 4, 255], [2, 2, 255]])
+    check_label_values(labels, 5, 255)  # in range or ignored
+    with pytest.raises(
+            ValueError,
+            match=r'\[-1, 5\] in x.png are outside the training vocabulary '
+            r'\[0, 5\) and not ignore_index=255'):
+        check_label_values(
+            torch.tensor([-1, 0, 5, 255]), 5, 255, 'x.png',
+            'training vocabulary')
