@@ -187,3 +187,12 @@ def random_seg_batch(batch_size: int = 2,
                 seg_map_path=f'random{i}.png'))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def make_head_inputs(cost, inter_feats, attn, selection):
+    """:class:`~dcp_mm.structures.HeadInputs` for head tests: the image
+    features hold ``inter_feats`` and ``attn`` (embeddings left empty)."""
+    from dcp_mm.structures import CLIPImageFeatures, HeadInputs
+    image = CLIPImageFeatures(
+        torch.empty(0), torch.empty(0), list(inter_feats), attn)
+    return HeadInputs(cost, image, selection)

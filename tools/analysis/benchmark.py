@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # isort: off
 import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
+from dcp_mm.structures import HeadInputs
 from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                              COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                              PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES)
@@ -179,11 +180,9 @@ def count_params(model) -> Tuple[float, float]:
 
 def num_selected(model, x: torch.Tensor) -> float:
     """Mean number K of categories the selector passes to the decoder."""
-    feats = model.extract_feat(x)
     text = model.text_encoder(model.current_vocabulary())
-    text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, P, D) -> (T, D)
-    return float(
-        model._select(feats, text_avg, None).num_selected.float().mean())
+    selection = model._head_inputs(x, text).selection
+    return float(selection.num_selected.float().mean())
 
 
 def gflops(model, x: torch.Tensor) -> Tuple[float, float]:
@@ -248,7 +247,7 @@ def bench_inference(name: str, model, x: torch.Tensor, sizes: Sequence[int],
 
 def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
     """Median ms of each stage of the segmentor's whole-mode flow, run
-    stage by stage as in ``OpenVocabEncoderDecoder._decode``; ``rest`` is
+    stage by stage as in ``OpenVocabEncoderDecoder._head_inputs``; ``rest`` is
     ``predict`` minus the stages (resize, scatter, argmax, TV)."""
     m = model
     out: Dict[str, List[float]] = {}
@@ -265,17 +264,14 @@ def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
             text = timed('text_encoder(cached)',
                          lambda: m.text_encoder(m.current_vocabulary()))
             text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, D)
-            sel = timed('selector', lambda: m._select(feats, text_avg, None))
+            sel = timed(
+                'selector', lambda: m.selector(feats.cls_embed, feats.
+                                               dense_embeds, text_avg))
             cost = timed(
                 'neck',
-                lambda: m.neck(feats.dense_embeds, text[sel.indices], sel))
-            timed(
-                'decode_head', lambda: m.decode_head.forward(
-                    dict(
-                        cost=cost,
-                        inter_feats=feats.inter_feats,
-                        attn=feats.attn_weights,
-                        selection=sel)))
+                lambda: m.neck(feats.dense_embeds, sel.gather(text), sel))
+            timed('decode_head',
+                  lambda: m.decode_head.forward(HeadInputs(cost, feats, sel)))
             timed('predict', lambda: m.predict(x))
     med = {k: statistics.median(v[1:]) for k, v in out.items()}
     med['rest'] = med['predict'] - sum(

@@ -7,8 +7,8 @@ from mmseg.registry import MODELS
 from open_clip.timm_model import TimmModel
 from torch import Tensor
 
+from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
 from ..layers.clip_builder import apply_finetune, build_clip_model
-from .clip_vit_backbone import CLIPImageFeatures
 
 CONVNEXT_FINETUNE_MODES = ('frozen', 'full')
 
@@ -83,14 +83,12 @@ class CLIPConvNeXtBackbone(BaseModule):
         self.trainable_names = apply_finetune(self.visual, finetune)
 
     @property
-    def provides(self) -> Dict[str, object]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim embeddings and the stage pyramid (no single-scale block
-        features, no attention map)."""
-        return dict(
-            cls_embed=self.embed_dims,
-            dense_embeds=self.embed_dims,
-            pyramid_feats=tuple(self.stage_channels))
+    def feature_spec(self) -> CLIPFeatureSpec:
+        """What :meth:`forward` returns: D-dim embeddings and the stage
+        pyramid (no ViT block features, no attention map)."""
+        return CLIPFeatureSpec(f'backbone {type(self).__name__}',
+                               self.embed_dims, 'pyramid',
+                               tuple(self.stage_channels), False)
 
     def _head(self, x: Tensor) -> Tensor:
         """(M, C, h', w') -> (M, D): trunk head (pool, norm) + CLIP head."""

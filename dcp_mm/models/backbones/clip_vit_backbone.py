@@ -1,6 +1,5 @@
 """CLIP ViT image encoder with a dense (per-patch) joint-space output."""
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,33 +11,12 @@ from mmseg.registry import MODELS
 from open_clip.transformer import PatchDropout, ResidualAttentionBlock
 from torch import Tensor
 
+from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
 from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
                                    build_clip_model, split_qkv_projections)
 
 DENSE_MODES = ('maskclip', 'plain')
 DENSE_RESIDUALS = ('cls', 'token')
-
-
-@dataclass
-class CLIPImageFeatures:
-    """Output of :class:`CLIPViTBackbone`.
-
-    Attributes:
-        cls_embed: (B, D) joint-space [CLS] embedding (``ln_post`` then
-            ``proj``, as CLIP's image embedding), NOT L2-normalised.
-        dense_embeds: (B, D, h, w) joint-space patch embeddings, NOT
-            L2-normalised.
-        inter_feats: list of (B, C_v, h, w), raw residual-stream outputs of
-            the requested transformer blocks (no ``ln_post``/``proj``), [CLS]
-            dropped, in ``out_indices`` order.
-        attn_weights: (B, N, N) head-averaged softmax attention of the last
-            block between patches (N = h*w, rows = queries, values in [0, 1],
-            rows sum to <= 1 because the [CLS] column is dropped), or None.
-    """
-    cls_embed: Tensor
-    dense_embeds: Tensor
-    inter_feats: List[Tensor] = field(default_factory=list)
-    attn_weights: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -144,17 +122,14 @@ class CLIPViTBackbone(BaseModule):
             OrderedDict())
 
     @property
-    def provides(self) -> Dict[str, object]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim embeddings, the ``out_indices`` blocks at the patch grid
-        (C_v channels) and, with ``with_attn``, the attention map."""
-        out = dict(
-            cls_embed=self.embed_dims,
-            dense_embeds=self.embed_dims,
-            grid_feats=self.width)
-        if self.with_attn:
-            out['attn'] = None
-        return out
+    def feature_spec(self) -> CLIPFeatureSpec:
+        """What :meth:`forward` returns: D-dim embeddings, the
+        ``out_indices`` blocks at the patch grid (C_v channels each) and,
+        with ``with_attn``, the attention map."""
+        return CLIPFeatureSpec(f'backbone {type(self).__name__}',
+                               self.embed_dims, 'grid',
+                               (self.width, ) * len(self.out_indices),
+                               self.with_attn)
 
     @staticmethod
     def _check_tower(visual: nn.Module, model_name: str) -> None:

@@ -5,15 +5,14 @@ from .class_linear_attention import (ClassLinearAttention,
 from .cost_volume import cosine_cost_volume
 from .gradual_fusion_block import GradualFusionBlock
 from .guided_swin_block import GuidedSwinBlock, GuidedWindowAttention
-from .structures import CategorySelection, CostFeatures
 from .upsample_block import UpsampleBlock
 from .vocabulary import (check_vocabulary, load_vocabulary, seen_category_mask,
                          synonyms_of)
 
 __all__ = [
     'cosine_cost_volume', 'GuidedSwinBlock', 'GuidedWindowAttention',
-    'CategorySelection', 'CostFeatures', 'UpsampleBlock', 'check_vocabulary',
-    'load_vocabulary', 'seen_category_mask', 'synonyms_of'
+    'UpsampleBlock', 'check_vocabulary', 'load_vocabulary',
+    'seen_category_mask', 'synonyms_of'
 ]
 __all__ += [
     'CATSegAggregationLayer', 'ClassLinearAttention', 'ClassTransformerLayer',

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.structures import CategorySelection
+from dcp_mm.structures import CategorySelection
 from ..layers.vocabulary import check_label_values
 
 

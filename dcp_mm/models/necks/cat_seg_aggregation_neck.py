@@ -7,11 +7,12 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CostFeatures, CostFeatureSpec, TextSpec)
 from ..layers.arg_checks import check_positive_ints
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
 from ..layers.cost_volume import cosine_cost_volume
-from ..layers.structures import CategorySelection, CostFeatures
 
 
 @MODELS.register_module()
@@ -121,19 +122,23 @@ class CATSegAggregationNeck(BaseModule):
         ])
 
     @property
-    def requires(self) -> Dict[str, Optional[int]]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim dense and text embeddings and the selection."""
-        return dict(
-            dense_embeds=self.embed_dims,
-            text_embeds=self.embed_dims,
-            selection=None)
+    def cost_spec(self) -> CostFeatureSpec:
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives."""
+        return CostFeatureSpec(f'neck {type(self).__name__}',
+                               self.cost_embed.out_channels,
+                               self.num_templates)
 
-    @property
-    def provides(self) -> Dict[str, Tuple[int, int]]:
-        """Tensor contract: cost features of (d, P) channels."""
-        return dict(
-            cost_features=(self.cost_embed.out_channels, self.num_templates))
+    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
+        """Needs D-dim dense and text embeddings (the neck was built for
+        ``embed_dims``) and P = ``num_templates`` templates.
+
+        Raises:
+            CompositionError: naming this neck and the part at fault.
+        """
+        part = f'neck {type(self).__name__}'
+        image.require_embed_dims(part, self.embed_dims,
+                                 'leave neck.embed_dims to the segmentor')
+        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor) -> Tensor:
         """Step 6: (B, K, P, D) -> (B, K, G_t), ReLU'd."""

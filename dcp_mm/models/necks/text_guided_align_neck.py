@@ -10,9 +10,10 @@ from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CostFeatures, CostFeatureSpec, TextSpec)
 from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
-from ..layers.structures import CategorySelection, CostFeatures
 
 
 @MODELS.register_module()
@@ -121,23 +122,23 @@ class DCPTextGuidedAlignNeck(BaseModule):
             self.sa_norm2 = nn.LayerNorm(cost_dims)
 
     @property
-    def requires(self) -> Dict[str, Optional[int]]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim dense and text embeddings, the selection (and its [CLS]
-        logits for Eq. 7's s_c)."""
-        out = dict(
-            dense_embeds=self.embed_dims,
-            text_embeds=self.embed_dims,
-            selection=None)
-        if self.with_ca and self.use_cls_score:
-            out['cls_logits'] = None
-        return out
+    def cost_spec(self) -> CostFeatureSpec:
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives."""
+        return CostFeatureSpec(f'neck {type(self).__name__}',
+                               self.cost_embed.out_channels,
+                               self.num_templates)
 
-    @property
-    def provides(self) -> Dict[str, Tuple[int, int]]:
-        """Tensor contract: cost features of (d, P) channels."""
-        return dict(
-            cost_features=(self.cost_embed.out_channels, self.num_templates))
+    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
+        """Needs D-dim dense and text embeddings (the neck was built for
+        ``embed_dims``) and P = ``num_templates`` templates.
+
+        Raises:
+            CompositionError: naming this neck and the part at fault.
+        """
+        part = f'neck {type(self).__name__}'
+        image.require_embed_dims(part, self.embed_dims,
+                                 'leave neck.embed_dims to the segmentor')
+        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor,
                       selection: CategorySelection) -> Tensor:

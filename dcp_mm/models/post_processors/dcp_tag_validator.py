@@ -39,9 +39,6 @@ class DCPTagValidator(BaseModule):
         with the category each one was relabelled to (-1 if unchanged).
     """
 
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
-    requires = frozenset({'dense_embeds', 'text_embeds'})
-
     def __init__(self,
                  *,
                  top_k: int = 5,

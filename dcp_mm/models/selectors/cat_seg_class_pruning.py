@@ -7,10 +7,9 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from dcp_mm.structures import CategorySelection, pad_selections
 from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
-from ..layers.structures import CategorySelection
-from .dcp_category_selector import pad_selections
 
 
 @MODELS.register_module()
@@ -41,10 +40,6 @@ class CATSegClassPruning(BaseModule):
     Raises:
         ValueError: bad ``max_categories``, D mismatch or bad text shape.
     """
-
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
-    requires = frozenset({'cls_embed', 'dense_embeds', 'text_embeds'})
-    provides = frozenset({'selection', 'cls_logits'})
 
     def __init__(self,
                  *,

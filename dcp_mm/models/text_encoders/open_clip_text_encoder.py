@@ -13,6 +13,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from dcp_mm.structures import TextSpec
 from ..layers.arg_checks import check_positive_ints
 from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
                                    build_clip_model, split_qkv_projections,
@@ -156,10 +157,10 @@ class OpenCLIPTextEncoder(BaseModule):
             else proj.shape[1]
 
     @property
-    def provides(self) -> Dict[str, int]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        (T, P, D) text embeddings."""
-        return dict(text_embeds=self.embed_dims)
+    def text_spec(self) -> TextSpec:
+        """What :meth:`forward` returns: (T, P, D) embeddings."""
+        return TextSpec(f'text_encoder {type(self).__name__}', self.embed_dims,
+                        self.num_templates)
 
     def clear_cache(self) -> None:
         """Forget the in-memory embeddings (the disk cache is kept)."""

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 import dcp_mm  # noqa: F401
-from dcp_mm.models.backbones import CLIPImageFeatures, CLIPViTBackbone
+from dcp_mm.models.backbones import CLIPViTBackbone
+from dcp_mm.structures import CLIPImageFeatures
 
 TINY = dict(type='CLIPViTBackbone', model_name='dcp-tiny', out_indices=(1, 3))
 QV = [

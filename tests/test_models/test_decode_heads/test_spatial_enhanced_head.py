@@ -4,7 +4,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from dcp_mm.models.layers import CategorySelection, CostFeatures
+from dcp_mm.structures import CategorySelection, CostFeatures
+from dcp_mm.testing import make_head_inputs
 
 B, K, T, P, CV, H = 2, 3, 5, 2, 16, 4
 
@@ -36,7 +37,7 @@ def head_inputs(with_attn=True):
         torch.stack([torch.randperm(T)[:K] for _ in range(B)]),
         torch.tensor([[True] * K, [True] * (K - 1) + [False]]),
         torch.randn(B, T))
-    return dict(
+    return make_head_inputs(
         cost=CostFeatures(
             torch.randn(B, K, 8, H, H, requires_grad=True),
             torch.rand(B, K, P, H, H) * 2 - 1),
@@ -82,7 +83,7 @@ def test_per_category_independence():
     head = build().eval()
     inp = head_inputs()
     out = head(inp)
-    inp['cost'].cost_embed.data[:, 1] += 1.0
+    inp.cost.cost_embed.data[:, 1] += 1.0
     out2 = head(inp)
     torch.testing.assert_close(out[:, [0, 2]], out2[:, [0, 2]])
     assert not torch.allclose(out[:, 1], out2[:, 1])

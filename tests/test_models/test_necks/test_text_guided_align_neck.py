@@ -3,8 +3,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers import CategorySelection
-from dcp_mm.models.selectors import pad_selections
+from dcp_mm.structures import CategorySelection, pad_selections
 
 D, P = 16, 2
 

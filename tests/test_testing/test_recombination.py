@@ -12,9 +12,11 @@ import torch
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from dcp_mm.apis.recombination import (BACKBONES, HEADS, Combination,
-                                       combinations, error_gist, format_matrix,
-                                       run_matrix, write_matrix_csv)
+from dcp_mm.structures import CompositionError
+from dcp_mm.testing.recombination import (BACKBONES, HEADS, Combination,
+                                          combinations, error_gist,
+                                          format_matrix, run_matrix,
+                                          write_matrix_csv)
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'analysis' / 'build_matrix.py'
@@ -98,36 +100,40 @@ def _cfg(backbone='ViT', neck='TGA', head='Spatial Enhanced', update=None):
     return cfg
 
 
-def test_refused_pairs_explicitly():
+def refusal(cfg) -> CompositionError:
+    """The CompositionError raised when building ``cfg``."""
     init_default_scope('mmseg')
-    with pytest.raises(
-            ValueError,
-            match=r'decode_head SEDGradualFusionHead with backbone '
-            r'CLIPViTBackbone: .* needs pyramid_feats .*Fix: use '
-            r'CLIPConvNeXtBackbone'):
-        MODELS.build(_cfg(head='SED gradual fusion + CER'))
-    with pytest.raises(
-            ValueError,
-            match=r'decode_head CATSegUpsampleHead with backbone '
-            r'CLIPConvNeXtBackbone: .* needs grid_feats'):
-        MODELS.build(_cfg('ConvNeXt', head='CAT-Seg upsampling'))
-    with pytest.raises(
-            ValueError,
-            match=r'decode_head DCPSpatialEnhancedHead with neck None: .* '
-            r'needs cost_features'):
-        MODELS.build(_cfg(neck='none'))
+    with pytest.raises(CompositionError) as info:
+        MODELS.build(cfg)
+    return info.value
+
+
+def test_refused_pairs_explicitly():
+    e = refusal(_cfg(head='SED gradual fusion + CER'))
+    assert (e.consumer, e.provider) == ('decode_head SEDGradualFusionHead',
+                                        'backbone CLIPViTBackbone')
+    assert 'ConvNeXt stage pyramid' in e.need
+    assert e.fix.startswith('use CLIPConvNeXtBackbone')
+    e = refusal(_cfg('ConvNeXt', head='CAT-Seg upsampling'))
+    assert (e.consumer, e.provider) == ('decode_head CATSegUpsampleHead',
+                                        'backbone CLIPConvNeXtBackbone')
+    assert e.need.startswith('ViT block features at the patch grid')
+    e = refusal(_cfg(neck='none'))
+    assert (e.consumer, e.provider) == ('decode_head DCPSpatialEnhancedHead',
+                                        'neck None')
+    assert e.need.startswith('cost features') and 'set model.neck' in e.fix
 
 
 def test_refused_switches_and_sizes():
-    """Contracts follow the parts' switches and pin sizes."""
+    """The specs follow the parts' switches and pin sizes."""
     init_default_scope('mmseg')
     # the attention map only exists with with_attn=True ...
-    with pytest.raises(
-            ValueError,
-            match=r'DCPSpatialEnhancedHead with backbone CLIPViTBackbone: '
-            r'.*needs attn .*with_attn=True \(or set '
-            r'decode_head.fuse_attn=False\)'):
-        MODELS.build(_cfg(update=dict(backbone=dict(with_attn=False))))
+    e = refusal(_cfg(update=dict(backbone=dict(with_attn=False))))
+    assert (e.consumer, e.provider) == ('decode_head DCPSpatialEnhancedHead',
+                                        'backbone CLIPViTBackbone')
+    assert e.need.startswith('the last-block attention map')
+    assert e.fix == ('build CLIPViTBackbone with with_attn=True (or set '
+                     'decode_head.fuse_attn=False)')
     # ... and is not needed without the attention guidance
     MODELS.build(
         _cfg(
@@ -140,30 +146,28 @@ def test_refused_switches_and_sizes():
             'ConvNeXt',
             update=dict(
                 decode_head=dict(fuse_attn=False, fuse_shallow=False))))
-    with pytest.raises(
-            ValueError,
-            match=r'decode_head CATSegUpsampleHead with neck '
-            r'CATSegAggregationNeck: .*needs cost_features with \(d, P\) = '
-            r'\(32, None\), .* gives \(d, P\) = \(16, 2\)'):
-        MODELS.build(
-            _cfg(
-                neck='CAT-Seg aggregation',
-                head='CAT-Seg upsampling',
-                update=dict(decode_head=dict(in_channels=32))))
-    with pytest.raises(
-            ValueError,
-            match=r'neck DCPTextGuidedAlignNeck with backbone '
-            r'CLIPViTBackbone: .*needs dense_embeds with D = 64'):
-        MODELS.build(_cfg(update=dict(neck=dict(embed_dims=64))))
-    with pytest.raises(
-            ValueError,
-            match=r'SEDGradualFusionHead with backbone CLIPConvNeXtBackbone'
-            r': .*pyramid_feats with .* = \(8, 8, 8, None\)'):
-        MODELS.build(
-            _cfg(
-                'ConvNeXt',
-                head='SED gradual fusion',
-                update=dict(decode_head=dict(guidance_in_dims=(8, 8, 8)))))
+    e = refusal(
+        _cfg(
+            neck='CAT-Seg aggregation',
+            head='CAT-Seg upsampling',
+            update=dict(decode_head=dict(in_channels=32))))
+    assert (e.consumer, e.provider) == ('decode_head CATSegUpsampleHead',
+                                        'neck CATSegAggregationNeck')
+    assert e.need == ('cost features with (d, P) = (32, None), neck '
+                      'CATSegAggregationNeck gives (16, 2)')
+    e = refusal(_cfg(update=dict(neck=dict(embed_dims=64))))
+    assert (e.consumer, e.provider) == ('neck DCPTextGuidedAlignNeck',
+                                        'backbone CLIPViTBackbone')
+    assert e.need.startswith('D=64 embeddings, backbone CLIPViTBackbone '
+                             'gives D=')
+    e = refusal(
+        _cfg(
+            'ConvNeXt',
+            head='SED gradual fusion',
+            update=dict(decode_head=dict(guidance_in_dims=(8, 8, 8)))))
+    assert (e.consumer, e.provider) == ('decode_head SEDGradualFusionHead',
+                                        'backbone CLIPConvNeXtBackbone')
+    assert e.need.startswith('intermediate feature 2 with 8 channels')
 
 
 def test_gist():

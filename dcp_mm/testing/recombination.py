@@ -16,9 +16,9 @@ Every combination of
 is built on the tiny random CLIP architectures ('dcp-tiny',
 'dcp-tiny-convnext'; no download). A combination either composes, then one
 training step (forward, backward, SGD step; finite loss) and one prediction
-run, or it is refused at build time by the tensor contracts of
-:mod:`~dcp_mm.models.layers.tensor_contract` with a message naming both
-parts. A combination that builds but fails to train or predict is reported
+run, or it is refused at build time with a
+:class:`~dcp_mm.structures.CompositionError` naming both parts (raised by
+the parts' typed specs, :mod:`dcp_mm.structures`). A combination that builds but fails to train or predict is reported
 as ``failed`` (a contract that is too weak). ``tools/analysis/
 build_matrix.py`` prints the matrix; ``tests/test_apis/
 test_recombination.py`` runs it.
@@ -36,9 +36,10 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmseg.registry import MODELS
 
-from ..testing import (TINY_BACKBONES, TINY_HEADS, TINY_NECKS,
-                       TINY_POST_PROCESSORS, TINY_SELECTORS, TINY_TEMPLATES,
-                       TINY_VOCABULARY, random_seg_batch, tiny_preprocessor)
+from dcp_mm.structures import CompositionError
+from . import (TINY_BACKBONES, TINY_HEADS, TINY_NECKS, TINY_POST_PROCESSORS,
+               TINY_SELECTORS, TINY_TEMPLATES, TINY_VOCABULARY,
+               random_seg_batch, tiny_preprocessor)
 
 # the tiny parts, by display name
 BACKBONES = TINY_BACKBONES
@@ -86,7 +87,8 @@ class CombinationResult:
 
     Attributes:
         status: 'composes' (built, trained one step, predicted), 'refused'
-            (ValueError at build time) or 'failed' (built, then an error).
+            (CompositionError at build time) or 'failed' (built, then an
+            error, or another error at build time).
         error: the error message ('' when it composes).
         loss: the training loss of the step (None unless it composes).
         seconds: wall time of build + train + predict.
@@ -187,7 +189,7 @@ def try_combination(combination: Combination,
     start = time.perf_counter()
     try:
         model = MODELS.build(combination.model_cfg(size))
-    except ValueError as e:
+    except CompositionError as e:
         return CombinationResult(combination, 'refused', str(e), None,
                                  time.perf_counter() - start)
     try:

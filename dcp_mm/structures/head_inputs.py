@@ -1,0 +1,34 @@
+"""What a cost-based decode head is given."""
+from dataclasses import dataclass
+from typing import List, Optional
+
+from torch import Tensor
+
+from .category_selection import CategorySelection
+from .clip_image_features import CLIPImageFeatures
+from .cost_features import CostFeatures
+
+
+@dataclass
+class HeadInputs:
+    """Inputs of a cost-based decode head (``BaseCostHead`` subclasses).
+
+    Attributes:
+        cost: the neck's :class:`CostFeatures` (B, K, ...).
+        image: the backbone's :class:`CLIPImageFeatures`.
+        selection: the K categories of each image (B, K).
+    """
+    cost: CostFeatures
+    image: CLIPImageFeatures
+    selection: CategorySelection
+
+    @property
+    def inter_feats(self) -> List[Tensor]:
+        """The backbone's intermediate features (see
+        :class:`CLIPImageFeatures`)."""
+        return self.image.inter_feats
+
+    @property
+    def attn(self) -> Optional[Tensor]:
+        """(B, N, N) last-block attention, or None."""
+        return self.image.attn_weights
