@@ -18,10 +18,10 @@ is built on the tiny random CLIP architectures ('dcp-tiny',
 training step (forward, backward, SGD step; finite loss) and one prediction
 run, or it is refused at build time with a
 :class:`~dcp_mm.structures.CompositionError` naming both parts (raised by
-the parts' typed specs, :mod:`dcp_mm.structures`). A combination that builds but fails to train or predict is reported
-as ``failed`` (a contract that is too weak). ``tools/analysis/
-build_matrix.py`` prints the matrix; ``tests/test_apis/
-test_recombination.py`` runs it.
+the parts' typed specs, :mod:`dcp_mm.structures`). A combination that
+builds but fails to train or predict is reported as ``failed`` (a spec
+that is too weak). ``tools/analysis/build_matrix.py`` prints the matrix;
+``tests/test_testing/test_recombination.py`` runs it.
 """
 import copy
 import csv

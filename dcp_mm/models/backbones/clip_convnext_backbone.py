@@ -1,5 +1,5 @@
 """OpenCLIP ConvNeXt image encoder with a dense joint-space output (SED)."""
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from einops import rearrange
 from mmengine.model import BaseModule

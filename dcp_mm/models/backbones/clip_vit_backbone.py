@@ -1,6 +1,6 @@
 """CLIP ViT image encoder with a dense (per-patch) joint-space output."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn

@@ -1,5 +1,5 @@
 """CAT-Seg cost aggregation (Cho et al., CVPR 2024) as a cost-feature neck."""
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 import torch.nn as nn
 import torch.nn.functional as F

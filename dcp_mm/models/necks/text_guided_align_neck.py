@@ -1,5 +1,5 @@
 """Text-guided Alignment (TGA), DCP-CLIP Sec. III-B, Eq. 6-12 (Fig. 4)."""
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn as nn

@@ -1,5 +1,5 @@
 """Dynamic Category Selection (DCS), DCP-CLIP Sec. III-A, Eq. 1-5."""
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,7 @@ import hashlib
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import open_clip
 import torch
