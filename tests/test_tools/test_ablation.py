@@ -53,7 +53,7 @@ def test_tables_are_complete():
 
 
 def test_paper_numbers_spot_checks():
-    """A few numbers against DCP-CLIP.md, one per table."""
+    """A few numbers against the paper's tables, one per table."""
     assert TABLES['III'].row('baseline').paper['ade847'] == 7.1
     assert TABLES['III'].row('+DCS+TGA+SED').paper['voc20'] == 95.7
     assert TABLES['IV'].row('SA').paper['ade150'] == 32.1

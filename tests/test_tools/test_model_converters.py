@@ -1,7 +1,8 @@
 """Official CAT-Seg / SED checkpoint converters (tools/model_converters).
 
-The official key lists and shapes come from ``../shared/docs/OFFICIAL-KEYS.md``
-(read from the official modules; the tests skip without it): a random
+The official key lists and shapes come from
+``tests/data/official_checkpoint_keys.md`` (read from the official
+modules): a random
 official state dict is built from that table, converted, loaded with
 ``strict=True`` into the dcp_mm model of the config, and converted back.
 ViT-L / ConvNeXt-L are checked at key and shape level (meta device).
@@ -27,10 +28,8 @@ from dcp_mm.utils.model_converters.cli import run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / 'configs'
-DOC = REPO_ROOT.parent / 'shared' / 'docs' / 'OFFICIAL-KEYS.md'
-if not DOC.is_file():
-    pytest.skip(
-        f'{DOC} (the official key tables) is absent', allow_module_level=True)
+DOC = REPO_ROOT / 'tests' / 'data' / 'official_checkpoint_keys.md'
+assert DOC.is_file(), f'{DOC} (the official key tables) is missing'
 CLIP = 'sem_seg_head.predictor.clip_model.'
 HEAD = 'sem_seg_head.predictor.transformer.'
 Shapes = Dict[str, Tuple[int, ...]]

@@ -1,4 +1,5 @@
-# DCP-CLIP with CLIP ViT-B/16 (DCP-CLIP Sec. III, defaults of DCP-CLIP.md).
+# DCP-CLIP with CLIP ViT-B/16 (DCP-CLIP Sec. III, the defaults documented in
+# docs/fidelity.md).
 # The CLIP weights of both towers are set once by `model.pretrained`:
 # 'openai' (open_clip download), a local file (.pt / .pth / .safetensors),
 # or None (random init, logged as a warning; for tests only).

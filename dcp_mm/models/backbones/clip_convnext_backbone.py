@@ -19,7 +19,8 @@ class CLIPConvNeXtBackbone(BaseModule):
 
     ``stem`` then the four stages; their raw outputs are ``inter_feats``
     [res2 (stride 4), res3 (8), res4 (16), res5 (32)]. The dense embedding
-    is SED's ``clip_vis_dense`` (OFFICIAL-HEADS.md 6): every pixel of res5
+    is SED's ``clip_vis_dense`` (SED sed/modeling/backbone + open_clip
+    timm_model.py): every pixel of res5
     (after the trunk's ``norm_pre``, an identity for these models) goes
     through the trunk head (pooling a 1 x 1 map is the identity, then
     LayerNorm2d eps 1e-6, flatten) and the CLIP head (``head.proj``, Linear

@@ -28,7 +28,8 @@ class CLIPViTBackbone(BaseModule):
     map), and the dense path gives the patch embeddings:
 
     * ``dense_mode='maskclip'`` (CAT-Seg ``model_vpt.forward_dense``,
-      OFFICIAL-HEADS.md 5.6): no attention mixing in the last block,
+      CAT-Seg cat_seg/third_party/model_vpt.py): no attention mixing in the
+      last block,
       ``v = out_proj(v_proj(ln_1(x)))``, ``v = r + ls_1(v)``,
       ``v = v + ls_2(mlp(ln_2(v)))``, then ``ln_post`` and ``proj``. The
       residual ``r`` is the block's input [CLS] token broadcast to every

@@ -1,7 +1,8 @@
 """SED's gradual fusion decoder with category early rejection (CER).
 
 SED (Xie et al., CVPR 2024), official ``sed/modeling/transformer/model.py``
-(OFFICIAL-HEADS.md 6-7). The cost embedding (7x7 conv P -> 128) is the neck
+(SED sed/modeling/backbone + open_clip timm_model.py). The cost embedding (7x7
+conv P -> 128) is the neck
 (``DCPTextGuidedAlignNeck(with_ca=False, with_sa=False)``).
 """
 from typing import List, Optional, Sequence, Tuple
@@ -24,7 +25,7 @@ from .base_cost_head import BaseCostHead, attach_selection
 class SEDGradualFusionHead(BaseCostHead):
     """Three gradual fusion stages 24 -> 48 -> 96 -> 192 over K categories.
 
-    Official op order (OFFICIAL-HEADS.md 7):
+    Official op order (SED sed/modeling/transformer/model.py):
 
     * decoder guidance ``g_i = ReLU(Conv3x3(res_{4-i}))`` (backbone stages
       res4 / res3 / res2, widths derived from ``clip_channels`` = res5

@@ -1,6 +1,6 @@
 """One CAT-Seg aggregation layer: spatial then class aggregation.
 
-Official ``AggregatorLayer`` (OFFICIAL-HEADS.md 4.7): a
+Official ``AggregatorLayer`` (CAT-Seg cat_seg/modeling/transformer/model.py): a
 ``SwinTransformerBlockWrapper`` (two Swin blocks, regular then shifted
 windows, appearance guidance LayerNorm'd once and concatenated into Q/K of
 both) followed by a ``ClassTransformerLayer`` (linear attention across

@@ -338,7 +338,7 @@ def apply_finetune(tower: nn.Module, mode: str) -> List[str]:
         MLPs, LayerNorms, embeddings and projections stay frozen. This is
         what the official CAT-Seg code trains: its ``'position'`` rule only
         applies to names containing ``'transformer'``, which the positional
-        embeddings do not (OFFICIAL-HEADS.md 5.9).
+        embeddings do not (CAT-Seg cat_seg/third_party/model_vpt.py).
         ``'attention+pos'``: ``'attention'`` plus the positional embedding,
         as the CAT-Seg paper text describes it.
         ``'full'``: every parameter trains.

@@ -1,6 +1,7 @@
 """One stage of SED's gradual fusion decoder (official ``Up``).
 
-OFFICIAL-HEADS.md 7.5: ConvNeXt block (kernel 9, layer scale 1.0) for
+SED sed/modeling/transformer/model.py: ConvNeXt block (kernel 9, layer scale
+1.0) for
 spatial fusion, linear attention across categories (no guidance, no padding
 tokens), then ``ConvTranspose x2`` to ``C - G``, concatenation with the
 projected backbone feature (G channels) and the upsampled cost volume (G_c

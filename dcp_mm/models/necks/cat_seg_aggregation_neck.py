@@ -20,7 +20,8 @@ class CATSegAggregationNeck(BaseModule):
     """Cost volume, embedding and CAT-Seg's spatial + class aggregation.
 
     Official ``Aggregator.forward`` steps 1, 3, 4, 6 and 7
-    (OFFICIAL-HEADS.md 3-4; the decoder guidance projections of step 5 and
+    (CAT-Seg cat_seg/modeling/transformer/model.py; the decoder guidance
+    projections of step 5 and
     the upsampling decoder of step 8 are :class:`CATSegUpsampleHead`, the
     pruning of step 2 is :class:`CATSegClassPruning`):
 

@@ -16,7 +16,8 @@ from ..layers.cost_volume import cosine_cost_volume
 class CATSegClassPruning(BaseModule):
     """Keep the top ``max_categories`` categories by their best patch cost.
 
-    OFFICIAL-HEADS.md 4.2: with T > ``max_categories`` (256), the score of a
+    CAT-Seg cat_seg/modeling/transformer/model.py: with T > ``max_categories``
+    (256), the score of a
     category is the maximum over templates and pixels of the initial cosine
     cost volume and the top 256 go on (the rest get the segmentor's
     ``unselected_logit`` -100, as the official scatter); with T <= 256 every

@@ -3,7 +3,7 @@
 Official code: CAT-Seg github.com/cvlab-kaist/CAT-Seg (commit 6d3a188) and
 SED github.com/xb534/SED (commit db20d93), both detectron2 projects. Their
 checkpoints hold the model under ``'model'``; key lists and shapes are in
-the repository's ``tests/data/official_keys.md`` (OFFICIAL-KEYS.md).
+the repository's ``tests/data/official_keys.md`` .
 
 =================================  =====================================
 official (detectron2)              dcp_mm

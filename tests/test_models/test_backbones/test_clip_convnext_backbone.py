@@ -1,4 +1,5 @@
-"""OpenCLIP ConvNeXt backbone (SED's dense path, OFFICIAL-HEADS.md 6)."""
+"""OpenCLIP ConvNeXt backbone (SED's dense path, SED sed/modeling/backbone +
+open_clip timm_model.py)."""
 import pytest
 import torch
 import torch.nn.functional as F

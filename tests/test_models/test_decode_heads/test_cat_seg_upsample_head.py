@@ -1,4 +1,5 @@
-"""CAT-Seg decoder vs the official op order (OFFICIAL-HEADS.md 2, 4.5, 4.8)."""
+"""CAT-Seg decoder vs the official op order (CAT-Seg
+cat_seg/modeling/transformer/cat_seg_predictor.py)."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,5 @@
-"""SED decoder (OFFICIAL-HEADS.md 7) and category early rejection."""
+"""SED decoder (SED sed/modeling/transformer/model.py) and category early
+rejection."""
 import pytest
 import torch
 import torch.nn.functional as F

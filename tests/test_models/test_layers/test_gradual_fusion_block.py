@@ -1,4 +1,5 @@
-"""SED decoder stage vs the official op order (OFFICIAL-HEADS.md 7.5)."""
+"""SED decoder stage vs the official op order (SED
+sed/modeling/transformer/model.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
