@@ -40,15 +40,29 @@ from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
                                    format_table, get_table, write_table)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     resolve_benchmarks, run_benchmarks)
+from dcp_mm.utils.config_root import config_root
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_ROOT = REPO_ROOT / 'configs'
+CONFIG_ROOT = config_root()
 DATASET_CONFIG_DIR = CONFIG_ROOT / '_base_' / 'datasets'
+
+
+def list_tables() -> str:
+    """Every table with its rows and config files (all must exist)."""
+    lines = [f'configs: {CONFIG_ROOT}']
+    for key, table in TABLES.items():
+        lines.append(f'{key}: {table.title}')
+        for row in table.rows:
+            path = row.config_path(CONFIG_ROOT)
+            if not path.is_file():
+                raise FileNotFoundError(f'config of row {row.label!r} of '
+                                        f'Table {key} not found: {path}')
+            lines.append(f'  {row.label}: {row.config}')
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,10 +70,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='dcp_mm: train / evaluate the rows of one DCP-CLIP '
         'ablation table and print it in the paper\'s layout')
     parser.add_argument(
-        'table', choices=list(TABLES), help='the paper\'s table')
+        'table', nargs='?', choices=list(TABLES), help='the paper\'s table')
+    parser.add_argument(
+        '--list',
+        action='store_true',
+        help='list the tables, their rows and configs, and exit')
     parser.add_argument(
         '--checkpoints',
-        required=True,
         metavar='DIR',
         help='folder with one sub-folder per row, named after the row\'s '
         'config file (DIR/<config stem>/iter_*.pth)')
@@ -194,6 +211,12 @@ def evaluate_row(row: AblationRow, checkpoint: Path, benchmarks: Dict,
 def main(argv=None) -> str:
     """Run the CLI; returns the printed markdown table."""
     args = parse_args(argv)
+    if args.list:
+        text = list_tables()
+        print(text)
+        return text
+    if args.table is None or args.checkpoints is None:
+        raise SystemExit('give TABLE and --checkpoints DIR (or --list)')
     table: AblationTable = get_table(args.table)
     names: List[str] = list(args.dataset or table.benchmarks)
     # every check that needs no model comes first

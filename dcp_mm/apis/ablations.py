@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ..utils.config_root import config_root
+
 PathLike = Union[str, Path]
 
-CONFIG_ROOT: Path = Path(__file__).resolve().parents[2] / 'configs'
-"""``<repo>/configs`` (exists for a source checkout / editable install)."""
+CONFIG_ROOT: Path = config_root()
+"""The shipped configs (package copy of a wheel, or ``<repo>/configs``)."""
 
 FULL_MODEL_CONFIG = 'dcp/dcp_vitb16_cocostuff.py'
 """The full model (relative to :data:`CONFIG_ROOT`)."""

@@ -28,16 +28,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..utils.config_root import config_root
+
 BENCHMARKS: Tuple[str, ...] = ('cocostuff', 'ade150', 'ade847', 'pc59',
                                'pc459', 'voc20', 'voc20b')
 """Benchmark names accepted by ``--dataset`` (COCO-Stuff-171, ADE20K-150,
 ADE20K-847, PASCAL-Context-59 / -459, PASCAL VOC-20 and VOC-20 with
 background)."""
 
-DATASET_CONFIG_DIR: Path = (
-    Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'datasets')
-"""Default folder of the benchmark dataset configs (``<repo>/configs/
-_base_/datasets``; exists for a source checkout / editable install)."""
+DATASET_CONFIG_DIR: Path = config_root() / '_base_' / 'datasets'
+"""Default folder of the benchmark dataset configs (``_base_/datasets`` of
+the shipped configs, see :func:`~dcp_mm.utils.config_root`)."""
 
 SUMMARY_COLUMNS = ('benchmark', '#classes', 'mIoU', 'aAcc', 'mAcc')
 """Columns of the summary table (metric values in percent)."""

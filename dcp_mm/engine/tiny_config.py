@@ -13,13 +13,13 @@ from typing import Optional, Sequence, Union
 from mmengine.config import Config, DictAction
 
 from dcp_mm.testing import TINY_CFG_OPTIONS
+from dcp_mm.utils.config_root import config_root
 
 # frequent in the sample COCO-Stuff images: a small vocabulary keeps the
 # tiny runs fast (the other categories map to the ignore index 255)
 TINY_CLASSES = ('person', 'wall-concrete', 'clothes', 'tree', 'sky-other',
                 'building-other')
-MAIN_CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'dcp' / \
-    'dcp_vitb16_cocostuff.py'
+MAIN_CONFIG = config_root() / 'dcp' / 'dcp_vitb16_cocostuff.py'
 
 
 def parse_cfg_options(options: Sequence[str]) -> dict:

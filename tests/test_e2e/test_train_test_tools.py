@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dcp_mm.testing import TINY_CFG_OPTIONS
+
+pytestmark = pytest.mark.slow  # runs the tools in subprocesses
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = TINY_CFG_OPTIONS

@@ -19,6 +19,8 @@ import torch
 
 from dcp_mm.engine.tiny_config import write_tiny_train_config
 
+pytestmark = pytest.mark.slow  # runs the tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = str(REPO / 'tools' / 'train.py')
 N = 4

@@ -222,6 +222,7 @@ SHORT_TRAIN = [
 ]
 
 
+@pytest.mark.slow
 def test_real_run_table_vii(shared_data, tmp_path):
     (tmp_path / 'data').symlink_to(shared_data)
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='1')
