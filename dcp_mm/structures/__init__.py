@@ -12,7 +12,7 @@ build time.
 from .category_selection import CategorySelection, pad_selections
 from .clip_image_features import (CLIPFeatureSpec, CLIPImageFeatures,
                                   check_channels)
-from .composition import CompositionError, part_name
+from .composition import CompositionError, check_composition, part_name
 from .cost_features import CostFeatures, CostFeatureSpec, require_cost_features
 from .head_inputs import HeadInputs
 from .ov_seg_logits import OVSegLogits
@@ -20,7 +20,7 @@ from .text_spec import TextSpec
 
 __all__ = [
     'CategorySelection', 'pad_selections', 'CLIPFeatureSpec',
-    'CLIPImageFeatures', 'check_channels', 'CompositionError', 'part_name',
-    'CostFeatures', 'CostFeatureSpec', 'require_cost_features', 'HeadInputs',
-    'OVSegLogits', 'TextSpec'
+    'CLIPImageFeatures', 'check_channels', 'CompositionError',
+    'check_composition', 'part_name', 'CostFeatures', 'CostFeatureSpec',
+    'require_cost_features', 'HeadInputs', 'OVSegLogits', 'TextSpec'
 ]

@@ -38,3 +38,26 @@ class CompositionError(ValueError):
         super().__init__(f'cannot compose {consumer} with {provider}: '
                          f'{consumer.split(" ", 1)[-1]} needs {need}. '
                          f'Fix: {fix}.')
+
+
+def check_composition(backbone: object, text_encoder: object,
+                      neck: Optional[object], decode_head: object) -> None:
+    """Check at build time that the parts of a segmentor fit together.
+
+    The backbone's :class:`~dcp_mm.structures.CLIPFeatureSpec` and the text
+    encoder's :class:`~dcp_mm.structures.TextSpec` must share D; the neck
+    (``check_inputs(image, text)``) and the head (``check_inputs(image,
+    cost, neck_name)``) check what they are given.
+
+    Raises:
+        CompositionError: naming the two parts that do not fit.
+    """
+    image, text = backbone.feature_spec, text_encoder.text_spec
+    image.require_embed_dims(
+        text.source, text.embed_dims,
+        'use the image and text towers of one CLIP model')
+    if neck is not None:
+        neck.check_inputs(image, text)
+    decode_head.check_inputs(image,
+                             neck.cost_spec if neck is not None else None,
+                             part_name('neck', neck))

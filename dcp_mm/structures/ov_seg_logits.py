@@ -1,9 +1,11 @@
 """The inference result of an open-vocabulary segmentor."""
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from .category_selection import CategorySelection
@@ -115,3 +117,34 @@ class OVSegLogits:
             categories = torch.arange(
                 self.num_classes, device=categories.device)
         return logits, categories
+
+    def to_data_sample(self, i: int, sample: SegDataSample,
+                       vocabulary: List[str], full: bool) -> SegDataSample:
+        """Write image i's prediction into ``sample`` (mmseg's format).
+
+        Sets ``seg_logits`` (C, H, W) at ``ori_shape`` (padding cut, flip
+        undone; C = T with ``full``, else U), ``pred_sem_seg`` (1, H, W)
+        long vocabulary indices (argmax; no sigmoid threshold even for
+        T = 1), and the metainfo ``logit_categories`` (vocabulary index of
+        each channel) and ``selected_categories`` (names of the categories
+        this image selected).
+
+        Returns:
+            ``sample``, modified in place.
+        """
+        meta = sample.metainfo
+        padding = meta.get('img_padding_size',
+                           meta.get('padding_size', (0, 0, 0, 0)))
+        flip = meta.get('flip_direction') if meta.get('flip') else None
+        logits, cats = self.for_image(i, meta['ori_shape'], padding, flip,
+                                      full)
+        sample.set_data(
+            dict(
+                seg_logits=PixelData(data=logits),
+                pred_sem_seg=PixelData(data=cats[logits.argmax(0)][None])))
+        chosen = self.categories[self.selected[i]].tolist()
+        sample.set_metainfo(
+            dict(
+                logit_categories=cats.tolist(),
+                selected_categories=[vocabulary[c] for c in chosen]))
+        return sample

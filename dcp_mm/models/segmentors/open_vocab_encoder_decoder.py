@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
-from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
@@ -14,18 +13,14 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
-from dcp_mm.structures import HeadInputs, OVSegLogits, part_name
-from ..layers.vocabulary import (VocabularyLike, check_label_values,
-                                 load_vocabulary, seen_category_mask)
-from ..utils import ViewAccumulator, window_boxes
-
-TEST_MODES = ('whole', 'slide')
-SELECTION_MODES = ('model', 'oracle')
-OUTPUT_LOGITS = ('auto', 'full', 'selected')
+from dcp_mm.structures import HeadInputs, OVSegLogits, check_composition
+from ..layers.vocabulary import VocabularyLike
+from ..utils import (OpenVocabularyMixin, ViewAccumulator, check_test_cfg,
+                     window_boxes)
 
 
 @MODELS.register_module()
-class OpenVocabEncoderDecoder(EncoderDecoder):
+class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
     """CLIP-based open-vocabulary segmentor (DCP-CLIP, CAT-Seg, SED).
 
     Data flow (explicit; the typed structures of :mod:`dcp_mm.structures`)::
@@ -119,55 +114,10 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         self.unselected_logit = unselected_logit
         self.train_cfg = ConfigDict(train_cfg or {})
         self.test_cfg = ConfigDict(test_cfg or {})
-        self._check_test_cfg()
-        self._check_composition()
-        self.train_vocabulary: Optional[List[str]] = None
-        self.test_vocabulary: Optional[List[str]] = None
-        if train_vocabulary is not None:
-            self.set_vocabulary(train_vocabulary, 'train')
-        if test_vocabulary is not None:
-            self.set_vocabulary(test_vocabulary, 'test')
-
-    def _check_test_cfg(self) -> None:
-        for key, allowed, default in (('mode', TEST_MODES, 'whole'),
-                                      ('selection', SELECTION_MODES,
-                                       'model'), ('output_logits',
-                                                  OUTPUT_LOGITS, 'auto')):
-            if self.test_cfg.get(key, default) not in allowed:
-                raise ValueError(f'test_cfg.{key} must be one of {allowed}, '
-                                 f'got {self.test_cfg[key]!r}')
-
-    def _check_composition(self) -> None:
-        """Refuse parts that do not fit together, before any forward
-        (:class:`~dcp_mm.structures.CompositionError`)."""
-        image, text = self.backbone.feature_spec, self.text_encoder.text_spec
-        image.require_embed_dims(
-            text.source, text.embed_dims,
-            'use the image and text towers of one CLIP model')
-        if self.neck is not None:
-            self.neck.check_inputs(image, text)
-        self.decode_head.check_inputs(
-            image, self.neck.cost_spec if self.neck is not None else None,
-            part_name('neck', self.neck))
-
-    # ------------------------------------------------------------ vocabulary
-    def set_vocabulary(self,
-                       vocabulary: VocabularyLike,
-                       split: str = 'test') -> None:
-        """Set the training (= seen) or test vocabulary (names or a file)."""
-        if split not in ('train', 'test'):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        setattr(self, f'{split}_vocabulary', load_vocabulary(vocabulary))
-
-    def current_vocabulary(self) -> List[str]:
-        """The vocabulary of this forward: training or test (eval mode)."""
-        vocab = self.train_vocabulary if self.training else \
-            self.test_vocabulary or self.train_vocabulary
-        if vocab is None:
-            raise ValueError('no vocabulary set: give model.train_vocabulary'
-                             ' / test_vocabulary, call set_vocabulary(...), '
-                             'or use a dataset with metainfo classes')
-        return vocab
+        check_test_cfg(self.test_cfg)
+        check_composition(self.backbone, self.text_encoder, self.neck,
+                          self.decode_head)
+        self.init_vocabularies(train_vocabulary, test_vocabulary)
 
     def get_extra_state(self) -> dict:
         return dict(train_vocabulary=self.train_vocabulary)
@@ -202,22 +152,10 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             self.neck(image.dense_embeds, text_sel, selection), image,
             selection)
 
-    def _gt_categories(self, data_samples: SampleList,
-                       num_classes: int) -> List[Tensor]:
-        """Label values present per image; refuses out-of-vocabulary ones."""
-        ignore, cats = self.decode_head.ignore_index, []
-        for ds in data_samples:
-            values = torch.unique(ds.gt_sem_seg.data)
-            check_label_values(values, num_classes, ignore,
-                               ds.metainfo.get('seg_map_path', 'a label map'),
-                               'training vocabulary')
-            cats.append(values[values != ignore].long())
-        return cats
-
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """The head's per-pixel loss over the selected categories."""
         vocab = self.current_vocabulary()
-        gt = self._gt_categories(data_samples, len(vocab))
+        gt = self.gt_categories(data_samples, len(vocab))
         head_inputs = self._head_inputs(inputs, self.text_encoder(vocab), gt)
         losses = self.decode_head.loss(head_inputs, data_samples,
                                        self.train_cfg)
@@ -296,7 +234,7 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """
         vocab = self.current_vocabulary()
         text = self.text_encoder(vocab)
-        gt = self._gt_categories(data_samples, len(vocab)) if \
+        gt = self.gt_categories(data_samples, len(vocab)) if \
             self.test_cfg.get('selection') == 'oracle' else None
         result = self.inference_result(inputs, text, gt)
         samples = [
@@ -305,11 +243,7 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         ]
         if self.post_processor is None:
             return samples
-        if self.train_vocabulary is None:
-            raise ValueError('the tag validator needs the seen categories: '
-                             'set model.train_vocabulary or load a '
-                             'checkpoint trained by dcp_mm.')
-        seen = seen_category_mask(vocab, self.train_vocabulary)
+        seen = self.seen_mask(vocab)
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         return self.post_processor.validate_samples(samples,
                                                     result.dense_embeds,
@@ -321,23 +255,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """Image i of ``result`` as a SegDataSample at ``ori_shape``."""
         ds = data_samples[i] if data_samples is not None else \
             SegDataSample(metainfo=dict(ori_shape=tuple(size)))
-        meta = ds.metainfo
         mode = self.test_cfg.get('output_logits', 'auto')
-        full = mode == 'full' or mode == 'auto' and len(vocab) * int(
-            torch.tensor(meta['ori_shape'][:2]).prod()) <= self.test_cfg.get(
-                'max_full_logits', 2**26)
-        logits, cats = result.for_image(
-            i, meta['ori_shape'],
-            meta.get('img_padding_size', meta.get('padding_size',
-                                                  (0, 0, 0, 0))),
-            meta.get('flip_direction') if meta.get('flip') else None, full)
-        ds.set_data(
-            dict(
-                seg_logits=PixelData(data=logits),
-                pred_sem_seg=PixelData(data=cats[logits.argmax(0)][None])))
-        chosen = result.categories[result.selected[i]].tolist()
-        ds.set_metainfo(
-            dict(
-                logit_categories=cats.tolist(),
-                selected_categories=[vocab[c] for c in chosen]))
-        return ds
+        pixels = int(torch.tensor(ds.metainfo['ori_shape'][:2]).prod())
+        full = mode == 'full' or mode == 'auto' and len(vocab) * pixels <= \
+            self.test_cfg.get('max_full_logits', 2**26)
+        return result.to_data_sample(i, ds, vocab, full)

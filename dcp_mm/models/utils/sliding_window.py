@@ -8,7 +8,7 @@ cover a pixel, then averaged with the global view. Here each view only
 carries the categories its selector kept, so memory follows the union U of
 the selected categories, not the vocabulary size T.
 """
-from typing import List, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,26 @@ from torch import Tensor
 from dcp_mm.structures import OVSegLogits
 
 Box = Tuple[int, int, int, int]  # (y1, y2, x1, x2) in pixels
+
+TEST_CFG_CHOICES = dict(
+    mode=('whole', 'slide'),
+    selection=('model', 'oracle'),
+    output_logits=('auto', 'full', 'selected'))
+"""Allowed values of the segmentor's ``test_cfg`` keys (first = default)."""
+
+
+def check_test_cfg(test_cfg: Mapping) -> None:
+    """Raise ValueError for a ``test_cfg`` value outside
+    :data:`TEST_CFG_CHOICES`, or slide mode without crop_size / stride."""
+    for key, allowed in TEST_CFG_CHOICES.items():
+        value = test_cfg.get(key, allowed[0])
+        if value not in allowed:
+            raise ValueError(f'test_cfg.{key} must be one of {allowed}, got '
+                             f'{value!r}')
+    if test_cfg.get('mode') == 'slide':
+        missing = [k for k in ('crop_size', 'stride') if k not in test_cfg]
+        if missing:
+            raise ValueError(f'test_cfg.mode=slide needs {missing}')
 
 
 def window_boxes(size: Tuple[int, int], crop: Tuple[int, int],
