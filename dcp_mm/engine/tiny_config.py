@@ -6,13 +6,14 @@ and trained on a COCO-Stuff-171 layout at ``data_root``; it is dumped to a
 single self-contained Python config file, so ``tools/train.py`` and
 ``tools/dist_train.sh`` run it like any other config.
 """
-import argparse
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from dcp_mm.testing import TINY_CFG_OPTIONS
+
+from .cfg_options import parse_cfg_options
 
 # frequent in the sample COCO-Stuff images: a small vocabulary keeps the
 # tiny runs fast (the other categories map to the ignore index 255)
@@ -20,20 +21,6 @@ TINY_CLASSES = ('person', 'wall-concrete', 'clothes', 'tree', 'sky-other',
                 'building-other')
 MAIN_CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'dcp' / \
     'dcp_vitb16_cocostuff.py'
-
-
-def parse_cfg_options(options: Sequence[str]) -> dict:
-    """Parse ``key=value`` strings exactly as ``--cfg-options`` does.
-
-    Raises:
-        ValueError: an option has no ``=``.
-    """
-    bad = [o for o in options if '=' not in o]
-    if bad:
-        raise ValueError(f'cfg options must be key=value, got {bad}')
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction, default={})
-    return parser.parse_args(['--o', *options]).o if options else {}
 
 
 def tiny_train_pipeline(random_aug: bool = True,
@@ -147,9 +134,10 @@ def tiny_train_config(data_root: Union[str, Path],
     if val_interval is None:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = []
-    cfg.runner_type = 'OVSegRunner'
-    cfg.custom_hooks = list(cfg.get('custom_hooks',
-                                    [])) + [dict(type='RNGStateHook')]
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(h.get('type') == 'RNGStateHook' for h in hooks):
+        hooks.append(dict(type='RNGStateHook'))
+    cfg.custom_hooks = hooks
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
     cfg.merge_from_dict(overrides)
     return cfg

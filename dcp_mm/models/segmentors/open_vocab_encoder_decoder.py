@@ -42,8 +42,9 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
     Vocabularies: the training vocabulary (= seen categories) and the test
     vocabulary are lists of names, given here or set from the datasets'
     ``metainfo['classes']`` by :class:`OVVocabularyHook` (in every dcp_mm
-    runtime config). The training vocabulary is saved in the state dict
-    (extra state), so a checkpoint knows its seen categories.
+    runtime config). The training vocabulary is saved in the checkpoint's
+    meta by :class:`~dcp_mm.engine.hooks.ModelMetaHook` and set back on
+    loading, so a checkpoint knows its seen categories.
 
     Args:
         backbone: CLIP image encoder config (e.g. ``CLIPViTBackbone``).
@@ -165,14 +166,6 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         if vocab is None:
             raise ValueError(f'no vocabulary set: give {hint}.')
         return vocab
-
-    def get_extra_state(self) -> dict:
-        return dict(train_vocabulary=self.train_vocabulary)
-
-    def set_extra_state(self, state: dict) -> None:
-        vocab = state.get('train_vocabulary') if state else None
-        if vocab is not None:
-            self.train_vocabulary = list(vocab)
 
     # ----------------------------------------------------------------- flow
     def extract_feat(self, inputs: Tensor):
@@ -360,6 +353,21 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
     def whole_inference(self, inputs: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
         return self._whole(inputs)[0]
+
+    def postprocess_result(self,
+                           seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's, except that a one-name vocabulary (T = 1) is an argmax
+        too (integer label 0 everywhere), not mmseg's binary threshold
+        that returns a float map (``seg_logits`` then hold mmseg's sigmoid
+        probabilities)."""
+        results = super().postprocess_result(seg_logits, data_samples)
+        if seg_logits.shape[1] == 1:
+            for ds in results:
+                pred = ds.pred_sem_seg.data
+                ds.pred_sem_seg.data = torch.zeros_like(
+                    pred, dtype=torch.long)
+        return results
 
     def predict(self,
                 inputs: Tensor,
