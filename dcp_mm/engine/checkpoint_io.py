@@ -141,15 +141,16 @@ def load_local_checkpoint(filename: str,
         raise _corrupted(filename, EOFError('the file is empty'))
     with open(filename, 'rb') as f:
         head = f.read(8)
-    # torch >= 1.6 writes a zip archive, older torch a pickle (PROTO opcode
-    # 0x80 first): anything else is not a checkpoint at all
-    if not zipfile.is_zipfile(filename) and not head.startswith(b'\x80'):
+    # torch >= 1.6 writes a zip archive ('PK' first, also when truncated),
+    # older torch a pickle (PROTO opcode 0x80 first): anything else is not
+    # a checkpoint at all
+    if not head.startswith((b'PK', b'\x80')):
         raise _not_a_checkpoint(filename, head)
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        if 'Unsupported global' in str(err):
+        if 'GLOBAL' in str(err):  # a refused global, not garbage
             raise UnsafeCheckpointError(
                 f'refused to load checkpoint {filename!r}: it references '
                 'Python globals outside the weights-only allow-list, so '

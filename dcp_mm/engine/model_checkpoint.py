@@ -155,21 +155,25 @@ def config_differences(checkpoint_cfg: Mapping,
 
 
 def format_differences(diffs: List[Tuple[str, Any, Any]]) -> str:
-    """Lines ``key: checkpoint X, config Y`` and the ``--cfg-options`` that
-    make the config match the checkpoint."""
+    """Lines ``key: checkpoint X, config Y`` and the fix: the
+    ``--cfg-options`` that make the config match the checkpoint, or (for
+    another part type, or settings only one side has) building the model
+    from the checkpoint's own config."""
     lines = [
         f'  {key}: checkpoint {va!r}, config {vb!r}' for key, va, vb in diffs
     ]
-    fixes = [
-        f'{key}={_option_value(va)}' for key, va, _ in diffs
-        if va != '<absent>' and not isinstance(va, dict)
-    ]
     text = '\n'.join(lines)
-    if fixes:
-        text += ('\n  fix: --cfg-options ' + ' '.join(fixes) +
-                 '\n  (or give no config: tools/test.py, tools/demo.py and '
-                 'OVSegInferencer build the model from the checkpoint)')
-    return text
+    other_model = any(
+        key.endswith('.type') or '<absent>' in (va, vb)
+        or isinstance(va, dict) for key, va, vb in diffs)
+    from_ckpt = ('give no config: tools/test.py, tools/demo.py and '
+                 'OVSegInferencer build the model from the config saved in '
+                 'the checkpoint')
+    if other_model:
+        return text + f'\n  fix: it is another model; {from_ckpt}'
+    fixes = [f'{key}={_option_value(va)}' for key, va, _ in diffs]
+    return (text + '\n  fix: --cfg-options ' + ' '.join(fixes) +
+            f'\n  (or {from_ckpt})')
 
 
 def checkpoint_model_config(checkpoint: Mapping) -> Optional[dict]:
@@ -195,7 +199,8 @@ def checkpoint_train_vocabulary(checkpoint: Mapping) -> Optional[List[str]]:
     entry = (checkpoint.get('meta') or {}).get(MODEL_META_KEY)
     if isinstance(entry, Mapping) and entry.get('train_vocabulary'):
         return list(entry['train_vocabulary'])
-    extra = (checkpoint.get('state_dict') or {}).get(EXTRA_STATE_KEY)
+    state = checkpoint.get('state_dict') or {}
+    extra = state.get(EXTRA_STATE_KEY, state.get('module.' + EXTRA_STATE_KEY))
     if isinstance(extra, Mapping) and extra.get('train_vocabulary'):
         return list(extra['train_vocabulary'])
     return None
@@ -205,9 +210,9 @@ def _strip(state: Mapping[str, Any]) -> 'OrderedDict[str, Any]':
     """Remove DDP's ``module.`` prefix and the old ``_extra_state``."""
     out = OrderedDict()
     for k, v in state.items():
-        if k == EXTRA_STATE_KEY:
-            continue
-        out[re.sub(r'^module\.', '', k)] = v
+        k = re.sub(r'^module\.', '', k)
+        if k != EXTRA_STATE_KEY:
+            out[k] = v
     return out
 
 
