@@ -63,8 +63,8 @@ def tiny_train_config(data_root: Union[str, Path],
                       val_interval: Optional[int] = None,
                       classes: Optional[Sequence[str]] = TINY_CLASSES,
                       random_aug: bool = True,
-                      seed: int = 0,
-                      deterministic: bool = True,
+                      seed: Optional[int] = 0,
+                      deterministic: Optional[bool] = True,
                       extra_options: Sequence[str] = (),
                       **overrides) -> Config:
     """The main config shrunk to the tiny architecture, ready to train.
@@ -82,8 +82,10 @@ def tiny_train_config(data_root: Union[str, Path],
         classes: vocabulary subset of COCO-Stuff-171 (``metainfo``); None =
             all 171 categories (much slower).
         random_aug: see :func:`tiny_train_pipeline`.
-        seed: ``randomness.seed``.
-        deterministic: ``randomness.deterministic``.
+        seed: ``randomness.seed``; None keeps the shipped config's
+            (``configs/_base_/default_runtime.py``).
+        deterministic: ``randomness.deterministic``; None keeps the
+            shipped config's.
         extra_options: more ``--cfg-options`` style ``key=value`` strings.
         **overrides: top-level keys merged last (``Config.merge_from_dict``).
 
@@ -119,8 +121,11 @@ def tiny_train_config(data_root: Union[str, Path],
                     type='AtomicCheckpointHook', interval=checkpoint_interval),
                 visualization=dict(type='SegVisualizationHook')),
             optim_wrapper=dict(optimizer=dict(lr=2e-3), clip_grad=None),
-            randomness=dict(seed=seed, deterministic=deterministic),
             model=dict(test_cfg=dict(mode='whole'))))
+    if seed is not None:
+        cfg.randomness.seed = seed
+    if deterministic is not None:
+        cfg.randomness.deterministic = deterministic
     cfg.train_dataloader.dataset.pipeline = tiny_train_pipeline(
         random_aug, size)
     test_pipeline = [
