@@ -166,8 +166,8 @@ def main(argv=None) -> List[dict]:
         error: Optional[str] = None
         try:
             outputs.append(
-                segment_one(inferencer, path, pred_dir, vis_dir,
-                            args.opacity, dtype))
+                segment_one(inferencer, path, pred_dir, vis_dir, args.opacity,
+                            dtype))
         except Exception as err:  # noqa: B902  (reported, then skipped)
             error = f'{type(err).__name__}: {err}'
         if error is not None:

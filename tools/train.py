@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 from dcp_mm.datasets import (check_image_folders, read_bad_sample_report,
-                            wrap_checked)
+                             wrap_checked)
 from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
                            setup_cpu_distributed)
 
@@ -131,8 +131,9 @@ def check_work_dir(work_dir: str, resume: bool, overwrite: bool) -> None:
     """
     if resume or overwrite or not osp.isdir(work_dir):
         return
-    found = sorted(f for f in os.listdir(work_dir)
-                   if f.endswith('.pth') or f == 'last_checkpoint')
+    found = sorted(
+        f for f in os.listdir(work_dir)
+        if f.endswith('.pth') or f == 'last_checkpoint')
     if found:
         shown = ', '.join(found[:5]) + (' ...' if len(found) > 5 else '')
         raise FileExistsError(

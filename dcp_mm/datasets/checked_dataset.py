@@ -285,8 +285,7 @@ def wrap_checked(dataloader_cfg: Mapping,
     return cfg
 
 
-_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                   '.webp')
+_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def _leaf_datasets(dataset_cfg: Mapping) -> List[Mapping]:
@@ -320,9 +319,8 @@ def check_image_folders(dataset_cfg: Mapping,
             raise FileNotFoundError(
                 f'image folder of {what} does not exist: {folder!r} '
                 f'(resolved against {osp.abspath(".")}); set its data_root')
-        has_image = any(
-            f.lower().endswith(_IMAGE_SUFFIXES)
-            for _, _, files in os.walk(folder) for f in files)
+        has_image = any(f.lower().endswith(_IMAGE_SUFFIXES)
+                        for _, _, files in os.walk(folder) for f in files)
         if not has_image:
             raise FileNotFoundError(
                 f'image folder of {what} holds no image '

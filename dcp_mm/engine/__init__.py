@@ -9,9 +9,8 @@ and makes mmengine load local checkpoints with
 (``weights_only=True``, clear errors for truncated or unsafe files).
 """
 from .cfg_options import (CfgOptionsError, check_cfg_options,
-                          fix_persistent_workers,
-                          format_unknown_cfg_options, parse_cfg_options,
-                          unknown_cfg_option_keys)
+                          fix_persistent_workers, format_unknown_cfg_options,
+                          parse_cfg_options, unknown_cfg_option_keys)
 from .checkpoint_io import (AtomicLocalBackend, CheckpointCorruptedError,
                             UnsafeCheckpointError, atomic_write_bytes,
                             install_checked_checkpoint_loader,
@@ -35,6 +34,5 @@ __all__ = [
     'CfgOptionsError', 'fix_persistent_workers', 'setup_cpu_distributed',
     'dcp_clip_block_check_fn', 'dcp_clip_block_wrap_policy',
     'CLIPActivationCheckpointHook', 'RNGStateHook', 'ModelMetaHook',
-    'CheckpointMismatchError', 'check_checkpoint_fits',
-    'load_model_checkpoint'
+    'CheckpointMismatchError', 'check_checkpoint_fits', 'load_model_checkpoint'
 ]

@@ -28,8 +28,8 @@ _MISSING = object()
 _DATALOADER_KEYS = frozenset({
     'batch_size', 'num_workers', 'persistent_workers', 'pin_memory',
     'drop_last', 'collate_fn', 'sampler', 'batch_sampler', 'dataset',
-    'worker_init_fn', 'prefetch_factor', 'timeout', 'shuffle',
-    'generator', 'pin_memory_device', 'multiprocessing_context'
+    'worker_init_fn', 'prefetch_factor', 'timeout', 'shuffle', 'generator',
+    'pin_memory_device', 'multiprocessing_context'
 })
 RUNNER_SECTIONS: Dict[str, frozenset] = {
     'randomness':
@@ -99,9 +99,8 @@ def _registered_class(type_name: str) -> Optional[type]:
     from mmengine import registry as mme
     from mmseg import registry as mms
     names = [n for n in dir(mms) if n.isupper()]
-    for reg in [getattr(mms, n) for n in names] + [
-            getattr(mme, n) for n in dir(mme) if n.isupper()
-    ]:
+    for reg in [getattr(mms, n) for n in names
+                ] + [getattr(mme, n) for n in dir(mme) if n.isupper()]:
         if not hasattr(reg, 'get'):
             continue
         try:
@@ -126,8 +125,7 @@ def _init_arguments(cls: type) -> Set[str]:
             continue
         names |= {
             p.name
-            for p in params if p.kind not in (p.VAR_POSITIONAL,
-                                              p.VAR_KEYWORD)
+            for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         } - {'self'}
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             break
@@ -193,8 +191,8 @@ def unknown_cfg_option_keys(cfg: Any,
                 node = child
                 new = _child(new, part)
                 continue
-            accepted = _accepted(where, new) if isinstance(
-                new, Mapping) else set()
+            accepted = _accepted(where, new) if isinstance(new,
+                                                           Mapping) else set()
             if part in accepted:
                 # a new key the code reads: what is below it is checked
                 # against its own accepted keys
@@ -206,8 +204,10 @@ def unknown_cfg_option_keys(cfg: Any,
             place = where or '<top level>'
             reason = f'{part!r} is not a key of {place}'
             if isinstance(new, Mapping):
-                known = {str(k) for k in (node if isinstance(
-                    node, Mapping) else {})} | accepted
+                known = {
+                    str(k)
+                    for k in (node if isinstance(node, Mapping) else {})
+                } | accepted
                 close = difflib.get_close_matches(part, sorted(known), n=3)
                 if close:
                     reason += f' (did you mean {", ".join(close)}?)'
@@ -246,9 +246,8 @@ def check_cfg_options(cfg: Any,
         return
     msg = format_unknown_cfg_options(unknown)
     if not allow_unknown:
-        raise CfgOptionsError(
-            msg + '\n(to add new keys deliberately, pass '
-            '--allow-unknown-cfg-options)')
+        raise CfgOptionsError(msg + '\n(to add new keys deliberately, pass '
+                              '--allow-unknown-cfg-options)')
     print_log(msg, logger='current', level=logging.WARNING)
 
 

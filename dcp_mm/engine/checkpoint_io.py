@@ -104,8 +104,7 @@ def _corrupted(filename: str, err: BaseException) -> CheckpointCorruptedError:
         'it again.')
 
 
-def _not_a_checkpoint(filename: str,
-                      head: bytes) -> CheckpointCorruptedError:
+def _not_a_checkpoint(filename: str, head: bytes) -> CheckpointCorruptedError:
     return CheckpointCorruptedError(
         f'{filename!r} is not a checkpoint: it is neither a torch zip '
         f'archive nor a pickle (it starts with {head[:8]!r}). Check the '

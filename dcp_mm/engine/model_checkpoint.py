@@ -164,8 +164,9 @@ def format_differences(diffs: List[Tuple[str, Any, Any]]) -> str:
     ]
     text = '\n'.join(lines)
     other_model = any(
-        key.endswith('.type') or '<absent>' in (va, vb)
-        or isinstance(va, dict) for key, va, vb in diffs)
+        key.endswith('.type') or '<absent>' in (va,
+                                                vb) or isinstance(va, dict)
+        for key, va, vb in diffs)
     from_ckpt = ('give no config: tools/test.py, tools/demo.py and '
                  'OVSegInferencer build the model from the config saved in '
                  'the checkpoint')

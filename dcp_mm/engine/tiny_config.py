@@ -12,7 +12,6 @@ from typing import Optional, Sequence, Union
 from mmengine.config import Config
 
 from dcp_mm.testing import TINY_CFG_OPTIONS
-
 from .cfg_options import parse_cfg_options
 
 # frequent in the sample COCO-Stuff images: a small vocabulary keeps the

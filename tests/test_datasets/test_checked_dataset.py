@@ -175,8 +175,8 @@ def test_half_size_label_and_out_of_range_values_name_the_file(
     half = np.full((h // 2, w // 2), 3, np.uint8)
     wrong = np.full_like(label, 200)  # valid: [0, 171) or 255
     wrong[:5] = 3
-    root = _root(tmp_path, shared_data, dict(half=(data, half),
-                                             wrong=(data, wrong)))
+    root = _root(tmp_path, shared_data,
+                 dict(half=(data, half), wrong=(data, wrong)))
     ds = _dataset(root)
     with pytest.raises(BadSampleError) as info:
         ds[0]
@@ -195,8 +195,7 @@ def test_skipped_samples_are_reported_to_a_file(tmp_path, shared_data, good):
     from dcp_mm.datasets import read_bad_sample_report
     data, label = good
     report = tmp_path / 'bad.txt'
-    root = _root(tmp_path, shared_data,
-                 dict(a=(data[:300], label), b=good))
+    root = _root(tmp_path, shared_data, dict(a=(data[:300], label), b=good))
     ds = _dataset(root, skip_bad=True, report_file=str(report))
     for _ in range(2):  # a second epoch: reported once
         assert ds[0]['data_samples'].img_path.endswith('b.jpg')

@@ -74,7 +74,9 @@ def test_train_then_test_on_sample_data(shared_data, tmp_path):
         str(REPO / 'tools/train.py'),
         str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py'), '--work-dir',
         str(work)
-    ], tmp_path, ok=False)
+    ],
+              tmp_path,
+              ok=False)
     assert 'FileExistsError' in out and '--resume' in out
     assert ckpt.stat().st_mtime_ns == mtime  # untouched
 
@@ -85,7 +87,9 @@ def test_train_then_test_on_sample_data(shared_data, tmp_path):
         str(ckpt), '--dataset', 'voc20', '--work-dir',
         str(tmp_path / 'test'), '--cfg-options', *TINY,
         'model.text_encoder.templates=imagenet80'
-    ], tmp_path, ok=False)
+    ],
+              tmp_path,
+              ok=False)
     assert 'CheckpointMismatchError' in out and 'template count' in out
     assert '--cfg-options model.text_encoder.templates=single' in out
     assert not (tmp_path / 'test' / 'summary.md').exists()

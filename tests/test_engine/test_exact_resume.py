@@ -2,10 +2,11 @@
 
 N = 4 iterations, checkpoint every 2 (the atomic checkpoint hook), random
 augmentation on, the shipped config's ``randomness`` unchanged (issue 9,
-case 8: resume was exact only with a seed the configs did not set). Run A trains uninterrupted. Run B is
-SIGKILLed as soon as ``last_checkpoint`` names ``iter_2.pth`` (it is then in
-iteration 3), then resumed with ``--resume``: its final weights, optimizer
-state and logged losses equal run A's exactly.
+case 8: resume was exact only with a seed the configs did not set). Run A
+trains uninterrupted. Run B is SIGKILLed as soon as ``last_checkpoint``
+names ``iter_2.pth`` (it is then in iteration 3), then resumed with
+``--resume``: its final weights, optimizer state and logged losses equal
+run A's exactly.
 """
 import json
 import os

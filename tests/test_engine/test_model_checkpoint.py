@@ -112,8 +112,11 @@ def test_old_checkpoint_with_extra_state_still_loads():
     src, ckpt = _checkpoint(cfg)
     state = dict(ckpt['state_dict'])
     state['_extra_state'] = dict(train_vocabulary=['wall', 'floor'])
-    old = dict(meta={}, state_dict={f'module.{k}': v
-                                    for k, v in state.items()})
+    old = dict(
+        meta={}, state_dict={
+            f'module.{k}': v
+            for k, v in state.items()
+        })
     model = MODELS.build(cfg)
     model.train_vocabulary = None
     load_model_checkpoint(model, old, cfg)

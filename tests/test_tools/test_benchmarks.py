@@ -299,10 +299,10 @@ def test_repeated_runs_merge_summary_rows(tmp_path):
     """Issue 9: tools/test.py twice into one work dir overwrote summary.md
     (the earlier benchmark's row was lost)."""
     from dcp_mm.apis.benchmarks import read_summary_csv, write_summary
-    ade = dict(benchmark='ade150', num_classes=150, mIoU=31.0, aAcc=70.0,
-               mAcc=40.0)
-    voc = dict(benchmark='voc20', num_classes=20, mIoU=90.0, aAcc=None,
-               mAcc=95.5)
+    ade = dict(
+        benchmark='ade150', num_classes=150, mIoU=31.0, aAcc=70.0, mAcc=40.0)
+    voc = dict(
+        benchmark='voc20', num_classes=20, mIoU=90.0, aAcc=None, mAcc=95.5)
     md, csv_path = write_summary([ade], tmp_path)
     write_summary([voc], tmp_path)
     rows = read_summary_csv(csv_path)

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from mmseg.registry import OPTIM_WRAPPERS
 
 from dcp_mm.engine import (BF16AutocastOptimWrapper, CfgOptionsError,
-                           check_cfg_options, parse_cfg_options,
-                           fix_persistent_workers, setup_cpu_distributed,
+                           check_cfg_options, fix_persistent_workers,
+                           parse_cfg_options, setup_cpu_distributed,
                            unknown_cfg_option_keys)
 from dcp_mm.engine.tiny_config import MAIN_CONFIG
 

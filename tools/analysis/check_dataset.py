@@ -13,8 +13,9 @@ otherwise (2: the dataset cannot be built at all, e.g. an empty folder).
 Example::
 
     python tools/analysis/check_dataset.py configs/_base_/datasets/ade150.py
-    python tools/analysis/check_dataset.py configs/dcp/dcp_vitb16_cocostuff.py \\
-        --split train --cfg-options train_dataloader.dataset.data_root=DIR
+    python tools/analysis/check_dataset.py \\
+        configs/dcp/dcp_vitb16_cocostuff.py --split train \\
+        --cfg-options train_dataloader.dataset.data_root=DIR
 """
 import argparse
 import sys
@@ -81,13 +82,14 @@ def main(argv=None) -> int:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     splits: List[str] = list(args.split or [
-        s for s in SPLITS if cfg.get(f'{s}_dataloader') and not (
-            s == 'test' and cfg.get('test_dataloader') == cfg.get(
-                'val_dataloader') and cfg.get('val_dataloader'))
+        s for s in SPLITS if cfg.get(f'{s}_dataloader')
+        and not (s == 'test' and cfg.get('test_dataloader') == cfg.get(
+            'val_dataloader') and cfg.get('val_dataloader'))
     ])
     if not splits:
-        print(f'{args.config} defines no train / val / test dataloader',
-              file=sys.stderr)
+        print(
+            f'{args.config} defines no train / val / test dataloader',
+            file=sys.stderr)
         return 2
     total_bad = 0
     for split in splits:
@@ -99,8 +101,9 @@ def main(argv=None) -> int:
             check_image_folders(loader['dataset'], f'{split}_dataloader')
             dataset = CheckedDataset(DATASETS.build(loader['dataset']))
         except Exception as err:  # noqa: B902  (reported, exit code 2)
-            print(f'{split}: the dataset cannot be built: {err}',
-                  file=sys.stderr)
+            print(
+                f'{split}: the dataset cannot be built: {err}',
+                file=sys.stderr)
             return 2
         print(f'{split}: scanning {len(dataset)} samples')
         bad = scan(dataset, progress=not args.no_progress)

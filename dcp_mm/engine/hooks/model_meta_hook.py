@@ -3,7 +3,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..model_checkpoint import MODEL_META_KEY, check_checkpoint_fits, model_meta
+from ..model_checkpoint import (MODEL_META_KEY, check_checkpoint_fits,
+                                model_meta)
 
 
 @HOOKS.register_module()

@@ -61,7 +61,9 @@ def check_vocabulary(names: Sequence[str],
         raise ValueError(
             f'{what} has duplicated category names {dup[:10]}: every '
             'category must appear once (its index is its label value).')
-    paths = [n for n in stripped if n.lower().endswith(VOCABULARY_FILE_SUFFIXES)]
+    paths = [
+        n for n in stripped if n.lower().endswith(VOCABULARY_FILE_SUFFIXES)
+    ]
     if paths:
         raise ValueError(
             f'{what} holds file names {paths[:5]} as category names: give '
@@ -117,8 +119,9 @@ def vocabulary_argument(args: Sequence[str]) -> VocabularyLike:
         value = args[0]
         if osp.isfile(value):
             return value
-        looks_like_path = (os.sep in value or '/' in value
-                           or value.lower().endswith(VOCABULARY_FILE_SUFFIXES))
+        looks_like_path = (
+            os.sep in value or '/' in value
+            or value.lower().endswith(VOCABULARY_FILE_SUFFIXES))
         if looks_like_path:
             raise FileNotFoundError(
                 f'vocabulary file {value!r} not found (resolved against '

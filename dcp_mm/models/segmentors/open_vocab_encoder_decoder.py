@@ -365,8 +365,7 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         if seg_logits.shape[1] == 1:
             for ds in results:
                 pred = ds.pred_sem_seg.data
-                ds.pred_sem_seg.data = torch.zeros_like(
-                    pred, dtype=torch.long)
+                ds.pred_sem_seg.data = torch.zeros_like(pred, dtype=torch.long)
         return results
 
     def predict(self,
