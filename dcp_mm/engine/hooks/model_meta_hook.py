@@ -1,10 +1,12 @@
 """Checkpoints that describe their model; strict checkpoint loading."""
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
 from mmseg.registry import HOOKS
 
 from ..model_checkpoint import (MODEL_META_KEY, check_checkpoint_fits,
-                                model_meta)
+                                checkpoint_train_vocabulary, model_meta)
 
 
 @HOOKS.register_module()
@@ -26,7 +28,9 @@ class ModelMetaHook(Hook):
       (the training dataset's classes replace it when training starts).
 
     In ``configs/_base_/default_runtime.py``; mmengine's own loading is
-    non-strict and only warns.
+    non-strict and only warns. Under mmengine's ``FlexibleRunner`` (FSDP /
+    DeepSpeed, sharded states) the keys are not compared (the strategy
+    loads them); the training vocabulary is still set.
     """
 
     priority = 'VERY_HIGH'
@@ -42,6 +46,16 @@ class ModelMetaHook(Hook):
         meta[MODEL_META_KEY] = model_meta(model_cfg, self._model(runner))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not isinstance(runner, Runner):
+            vocab = checkpoint_train_vocabulary(checkpoint)
+            model = self._model(runner)
+            if vocab is not None and hasattr(model, 'train_vocabulary'):
+                model.train_vocabulary = vocab
+            print_log(
+                f'{type(runner).__name__}: checkpoint keys are not checked '
+                'by ModelMetaHook (sharded states)',
+                logger='current')
+            return
         strict = not runner.cfg.get('partial_load', False)
         check_checkpoint_fits(
             self._model(runner),
