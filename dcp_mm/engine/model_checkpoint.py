@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.model import BaseTTAModel
 from mmengine.runner.checkpoint import load_state_dict
 
 MODEL_META_KEY = 'dcp_model'
@@ -259,7 +260,9 @@ def check_checkpoint_fits(model: torch.nn.Module,
     Compares ``checkpoint['state_dict']`` (``module.`` prefixes removed)
     with ``model.state_dict()``; compares the checkpoint's model config
     (meta) with ``model_cfg``. Removes the old ``_extra_state`` entry in
-    place and sets ``model.train_vocabulary`` from the checkpoint.
+    place and sets ``model.train_vocabulary`` from the checkpoint. For a
+    test-time-augmentation wrapper (``--tta``) the wrapped segmentor is
+    compared (mmengine's loader loads into it likewise).
 
     Args:
         model: the model about to receive the weights.
@@ -285,6 +288,8 @@ def check_checkpoint_fits(model: torch.nn.Module,
     vocab = checkpoint_train_vocabulary(checkpoint)
     state = _strip(checkpoint['state_dict'])
     checkpoint['state_dict'] = state
+    if isinstance(model, BaseTTAModel):  # --tta: as mmengine's loader does,
+        model = model.module  # compare with (and load into) the segmentor
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

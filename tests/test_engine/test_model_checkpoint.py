@@ -203,3 +203,20 @@ def test_config_from_checkpoint(tmp_path):
     torch.save(dict(state_dict={}, meta={}), tmp_path / 'bare.pth')
     with pytest.raises(ValueError, match='holds no config'):
         config_from_checkpoint(str(tmp_path / 'bare.pth'))
+
+
+def test_tta_wrapper_is_checked_and_loaded_through_mmengine():
+    """tools/test.py --tta wraps the segmentor (keys 'module.<key>'):
+    mmengine's loader strips one 'module.' from the checkpoint's keys."""
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    cfg = _cfg()
+    src, ckpt = _checkpoint(cfg)
+    tta = MODELS.build(dict(type='SegTTAModel', module=cfg))
+    check_checkpoint_fits(tta, ckpt, cfg)
+    _load_checkpoint_to_model(tta, ckpt, strict=True)
+    for k, v in src.state_dict().items():
+        assert torch.equal(tta.module.state_dict()[k], v), k
+    _, other = _checkpoint(_cfg(templates='single'))
+    with pytest.raises(CheckpointMismatchError, match='template count'):
+        check_checkpoint_fits(
+            MODELS.build(dict(type='SegTTAModel', module=cfg)), other, cfg)
