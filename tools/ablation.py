@@ -40,6 +40,7 @@ from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
                                    format_table, get_table, write_table)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     resolve_benchmarks, run_benchmarks)
+from dcp_mm.engine import check_cfg_options
 from dcp_mm.utils.config_root import config_root
 # isort: on
 from mmengine.config import Config, DictAction
@@ -120,6 +121,7 @@ def _load_config(row: AblationRow, cfg_options: Optional[dict]) -> Config:
     path = row.config_path(CONFIG_ROOT)
     cfg = Config.fromfile(str(path))
     cfg.launcher = 'none'
+    check_cfg_options(cfg, cfg_options)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg

@@ -45,6 +45,7 @@ from dcp_mm.structures import HeadInputs
 from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                              COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                              PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES)
+from dcp_mm.engine import check_cfg_options
 # isort: on
 import torch
 import torch.nn.functional as F
@@ -144,6 +145,7 @@ def measure(fn: Callable[[], object], warmup: int,
 def build_model(config: str, cfg_options: Optional[dict], img_size: int):
     """Config -> segmentor with random weights, whole mode at img_size."""
     cfg = Config.fromfile(config)
+    check_cfg_options(cfg, cfg_options)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.model.pretrained = None

@@ -5,13 +5,18 @@ its label value. Names may carry comma-separated synonyms
 (``'bed, couch'``); the text encoder decides how synonyms are embedded, this
 module only validates and matches them.
 """
+import os
 import os.path as osp
-from collections import Counter
-from typing import List, Sequence, Union
+import warnings
+from collections import Counter, defaultdict
+from typing import Dict, List, Sequence, Union
 
 import torch
 
 VocabularyLike = Union[str, Sequence[str]]
+
+#: file suffixes that mark a vocabulary argument as a file path
+VOCABULARY_FILE_SUFFIXES = ('.txt', '.json', '.csv', '.tsv', '.lst')
 
 
 def synonyms_of(name: str) -> List[str]:
@@ -26,10 +31,16 @@ def check_vocabulary(names: Sequence[str],
                      what: str = 'vocabulary') -> List[str]:
     """Validate a vocabulary and return it as a list of stripped names.
 
+    Names that differ only in case or white space (``'cat'`` / ``'Cat'``)
+    or in the order of their synonyms give identical CLIP prompts (CLIP's
+    tokenizer lower-cases): a ``UserWarning`` names them (two labels for
+    one text embedding split the votes between them).
+
     Raises:
         TypeError: ``names`` is a plain string or holds non-strings.
-        ValueError: empty vocabulary, an empty name, or duplicated names
-            (compared after stripping white space); the message lists them.
+        ValueError: empty vocabulary, an empty name, duplicated names
+            (compared after stripping white space), or a name that is a
+            file path (``'vocab.txt'``); the message lists them.
     """
     if isinstance(names, str):
         raise TypeError(
@@ -50,7 +61,73 @@ def check_vocabulary(names: Sequence[str],
         raise ValueError(
             f'{what} has duplicated category names {dup[:10]}: every '
             'category must appear once (its index is its label value).')
+    paths = [
+        n for n in stripped if n.lower().endswith(VOCABULARY_FILE_SUFFIXES)
+    ]
+    if paths:
+        raise ValueError(
+            f'{what} holds file names {paths[:5]} as category names: give '
+            'the vocabulary file itself (one path, not in a list), and check '
+            'that it exists.')
+    _warn_identical_prompts(stripped, what)
     return stripped
+
+
+def prompt_key(name: str) -> tuple:
+    """What CLIP's tokenizer sees of a name: its synonyms lower-cased, white
+    space collapsed, as a sorted tuple (equal keys, identical prompts)."""
+    return tuple(
+        sorted({' '.join(s.lower().split())
+                for s in synonyms_of(name)}))
+
+
+def _warn_identical_prompts(names: Sequence[str], what: str) -> None:
+    groups: Dict[tuple, List[str]] = defaultdict(list)
+    for n in names:
+        groups[prompt_key(n)].append(n)
+    same = [g for g in groups.values() if len(g) > 1]
+    if not same:
+        return
+    case = [g for g in same if len({n.lower() for n in g}) == 1]
+    other = [g for g in same if g not in case]
+    parts = []
+    if case:
+        parts.append(f'case-insensitive duplicates {case[:5]}')
+    if other:
+        parts.append(f'names with identical prompts {other[:5]}')
+    warnings.warn(
+        f'{what} has {" and ".join(parts)}: CLIP lower-cases and '
+        'collapses white space, so each group gets one text embedding under '
+        'several labels (the argmax splits between them); keep one name per '
+        'category.',
+        UserWarning,
+        stacklevel=3)
+
+
+def vocabulary_argument(args: Sequence[str]) -> VocabularyLike:
+    """A command line's ``--vocabulary`` values: names, or ONE file.
+
+    One value that is an existing file is the vocabulary file; one value
+    that looks like a path (a directory separator or a file suffix such as
+    ``.txt``) but does not exist is an error, not a one-name vocabulary.
+
+    Raises:
+        FileNotFoundError: a path-like single value that does not exist.
+    """
+    args = list(args)
+    if len(args) == 1:
+        value = args[0]
+        if osp.isfile(value):
+            return value
+        looks_like_path = (
+            os.sep in value or '/' in value
+            or value.lower().endswith(VOCABULARY_FILE_SUFFIXES))
+        if looks_like_path:
+            raise FileNotFoundError(
+                f'vocabulary file {value!r} not found (resolved against '
+                f'{osp.abspath(".")}); give an existing file with one name '
+                'per line, or category names.')
+    return args
 
 
 def load_vocabulary(vocabulary: VocabularyLike) -> List[str]:

@@ -66,7 +66,7 @@ class DCPTagValidator(BaseModule):
         relabel = torch.full((b, t), -1, dtype=torch.long, device=pred.device)
         seen = seen.to(pred.device)
         for i in range(b):
-            for c in torch.unique(pred[i]).tolist():
+            for c in torch.unique(pred[i]).long().tolist():
                 if c < 0 or c >= t or seen[c]:
                     continue
                 region = (pred[i] == c)

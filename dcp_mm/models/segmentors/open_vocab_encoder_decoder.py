@@ -119,14 +119,6 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                           self.decode_head)
         self.init_vocabularies(train_vocabulary, test_vocabulary)
 
-    def get_extra_state(self) -> dict:
-        return dict(train_vocabulary=self.train_vocabulary)
-
-    def set_extra_state(self, state: dict) -> None:
-        vocab = state.get('train_vocabulary') if state else None
-        if vocab is not None:
-            self.train_vocabulary = list(vocab)
-
     # ----------------------------------------------------------------- flow
     def extract_feat(self, inputs: Tensor):
         """Image -> :class:`~dcp_mm.structures.CLIPImageFeatures`."""

@@ -17,7 +17,9 @@ class OpenVocabularyMixin:
     :meth:`set_vocabulary`, or from the datasets' ``metainfo['classes']``
     by ``OVVocabularyHook``. In training the model uses the training
     vocabulary, in eval mode the test vocabulary (default: the training
-    one). Needs ``self.training`` (an ``nn.Module``) and, for
+    one). The training vocabulary is saved in the checkpoint's meta by
+    :class:`~dcp_mm.engine.hooks.ModelMetaHook` and set back on loading,
+    so a checkpoint knows its seen categories. Needs ``self.training`` (an ``nn.Module``) and, for
     :meth:`gt_categories`, ``self.decode_head.ignore_index``.
     """
 

@@ -7,13 +7,14 @@ engine.
 from .core import (EXTRA_STATE_KEY, CheckpointConverter, ConversionReport,
                    KeyRule, check_against_template, swin_shift_mask)
 from .official import (CATSEG_CONVERTER, SED_CONVERTER, catseg_rules,
-                       convert_checkpoint, default_extra_state, detect_config,
-                       load_official_checkpoint, model_template, sed_rules)
+                       convert_checkpoint, detect_config,
+                       load_official_checkpoint, model_template,
+                       official_train_vocabulary, sed_rules)
 
 __all__ = [
     'EXTRA_STATE_KEY', 'CheckpointConverter', 'ConversionReport', 'KeyRule',
     'check_against_template', 'swin_shift_mask', 'CATSEG_CONVERTER',
     'SED_CONVERTER', 'catseg_rules', 'sed_rules', 'convert_checkpoint',
-    'default_extra_state', 'detect_config', 'load_official_checkpoint',
+    'official_train_vocabulary', 'detect_config', 'load_official_checkpoint',
     'model_template'
 ]

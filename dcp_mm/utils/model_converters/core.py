@@ -248,8 +248,7 @@ class CheckpointConverter:
     def convert(
         self,
         official: Mapping[str, Any],
-        template: Optional[Mapping[str, Any]] = None,
-        extra_state: Optional[dict] = None
+        template: Optional[Mapping[str, Any]] = None
     ) -> Tuple[StateDict, ConversionReport]:
         """Official state dict -> dcp_mm state dict.
 
@@ -259,9 +258,6 @@ class CheckpointConverter:
             template: the dcp_mm model's state dict (tensors, possibly on
                 the meta device) to check keys and shapes against; None
                 skips the check.
-            extra_state: value of the segmentor's ``_extra_state`` entry
-                (e.g. ``dict(train_vocabulary=[...])``); added when given or
-                when the template has one.
 
         Returns:
             The dcp_mm state dict (official key order) and the report.
@@ -313,9 +309,6 @@ class CheckpointConverter:
                 f'{self.name}: {len(unknown)} official keys match no '
                 f'conversion rule (not a {self.name} checkpoint, or a '
                 f'variant the converter does not know): {_listing(unknown)}')
-        if extra_state is not None or (template is not None
-                                       and EXTRA_STATE_KEY in template):
-            out[EXTRA_STATE_KEY] = dict(extra_state or {})
         if template is not None:
             check_against_template(out, template, source, self.name)
         return out, report
@@ -327,7 +320,8 @@ class CheckpointConverter:
         """dcp_mm state dict -> official state dict (the inverse).
 
         Args:
-            state_dict: a dcp_mm state dict (``_extra_state`` is ignored).
+            state_dict: a dcp_mm state dict (the ``_extra_state`` entry of
+                older dcp_mm checkpoints is ignored).
             dropped: official tensors without a dcp_mm counterpart to put
                 back verbatim (``ConversionReport.dropped_tensors``). Missing
                 ones are regenerated: Swin ``attn_mask`` exactly (derived),

@@ -40,8 +40,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from torch import Tensor
 
+from dcp_mm.engine.model_checkpoint import MODEL_META_KEY, model_meta
 from .core import CheckpointConverter, KeyRule, StateDict, _as_tensor
 
 PREDICTOR = 'sem_seg_head.predictor.'
@@ -253,7 +255,6 @@ def model_template(config: str, device: str = 'meta') -> Dict[str, Any]:
     Built on the meta device by default: keys and shapes, no memory, well
     under a second.
     """
-    from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -271,11 +272,11 @@ def model_template(config: str, device: str = 'meta') -> Dict[str, Any]:
     return model.state_dict()
 
 
-def default_extra_state() -> dict:
-    """Segmentor extra state of the official models: trained on
-    COCO-Stuff-171 (CAT-Seg's ``datasets/coco.json`` names)."""
+def official_train_vocabulary() -> List[str]:
+    """Seen categories of the official models: COCO-Stuff-171 (CAT-Seg's
+    ``datasets/coco.json`` names)."""
     from dcp_mm.datasets.class_names import COCO_STUFF_171_CLASSES
-    return dict(train_vocabulary=list(COCO_STUFF_171_CLASSES))
+    return list(COCO_STUFF_171_CLASSES)
 
 
 def convert_checkpoint(converter: CheckpointConverter,
@@ -300,12 +301,17 @@ def convert_checkpoint(converter: CheckpointConverter,
         if config_dir is None:
             raise ValueError('pass config or config_dir')
         config = detect_config(converter, official, config_dir)
-    state_dict, report = converter.convert(
-        official, model_template(config), extra_state=default_extra_state())
+    state_dict, report = converter.convert(official, model_template(config))
+    cfg = Config.fromfile(config)
     meta = dict(
         converted_from=osp.basename(src),
         converter=converter.name,
         config=osp.basename(config),
-        dropped_keys=dict(report.dropped))
+        dropped_keys=dict(report.dropped),
+        # the model's description: tools/test.py and the demo can build it
+        # from the checkpoint alone, Tag Validation knows the seen classes
+        cfg=cfg.pretty_text)
+    meta[MODEL_META_KEY] = model_meta(
+        cfg.model, train_vocabulary=official_train_vocabulary())
     torch.save(dict(meta=meta, state_dict=state_dict), dst)
     return f'{report.summary()}\nconfig: {config}\nsaved: {dst}'

@@ -99,7 +99,7 @@ def test_batched_prediction_equals_per_image():
     assert ks[0] != ks[1], ks
 
 
-def test_vocabulary_errors_and_extra_state():
+def test_vocabulary_errors_and_checkpoint_meta():
     cfg = tiny_cfg(train_vocabulary=None)
     model = MODELS.build(cfg)
     model.train()
@@ -111,9 +111,16 @@ def test_vocabulary_errors_and_extra_state():
     model.set_vocabulary(['cat', 'dog'], 'train')
     with pytest.raises(ValueError, match=r'outside the training vocabulary'):
         model(**data, mode='loss')  # labels up to 4 with 2 categories
+    # the seen vocabulary rides in the checkpoint meta, not the state dict
+    from dcp_mm.engine.model_checkpoint import (MODEL_META_KEY,
+                                                load_model_checkpoint,
+                                                model_meta)
     state = model.state_dict()
+    assert '_extra_state' not in state
     other = MODELS.build(cfg)
-    other.load_state_dict(state)
+    load_model_checkpoint(
+        other,
+        dict(state_dict=state, meta={MODEL_META_KEY: model_meta(cfg, model)}))
     assert other.train_vocabulary == ['cat', 'dog']
 
 
