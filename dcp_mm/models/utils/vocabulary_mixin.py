@@ -19,8 +19,9 @@ class OpenVocabularyMixin:
     vocabulary, in eval mode the test vocabulary (default: the training
     one). The training vocabulary is saved in the checkpoint's meta by
     :class:`~dcp_mm.engine.hooks.ModelMetaHook` and set back on loading,
-    so a checkpoint knows its seen categories. Needs ``self.training`` (an ``nn.Module``) and, for
-    :meth:`gt_categories`, ``self.decode_head.ignore_index``.
+    so a checkpoint knows its seen categories. Needs ``self.training``
+    (an ``nn.Module``) and, for :meth:`gt_categories`,
+    ``self.decode_head.ignore_index``.
     """
 
     def init_vocabularies(self, train: Optional[VocabularyLike],
