@@ -105,7 +105,8 @@ class CLIPConvNeXtBackbone(BaseModule):
         Returns:
             :class:`CLIPImageFeatures`: cls_embed (B, D), dense_embeds
             (B, D, H/32, W/32) (not normalised), inter_feats [res2 (B, C2,
-            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None.
+            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None,
+            last_feats (B, C5, H/32, W/32) (res5 after ``norm_pre``).
 
         Raises:
             ValueError: wrong input shape or size.
@@ -132,4 +133,4 @@ class CLIPConvNeXtBackbone(BaseModule):
         dense = self._head(pixels)
         # (B*h*w, D) -> (B, D, h, w)
         dense = rearrange(dense, '(b h w) d -> b d h w', b=b, h=h, w=w)
-        return CLIPImageFeatures(cls_embed, dense, inter, None)
+        return CLIPImageFeatures(cls_embed, dense, inter, None, x)

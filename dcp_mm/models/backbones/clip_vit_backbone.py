@@ -34,11 +34,18 @@ class CLIPImageFeatures:
         attn_weights: (B, N, N) head-averaged softmax attention of the last
             block between patches (N = h*w, rows = queries, values in [0, 1],
             rows sum to <= 1 because the [CLS] column is dropped), or None.
+        last_feats: (B, C, h, w) raw output of the image tower's last
+            layer at the dense grid, before any head or projection: the
+            last ViT block's patch tokens (C = C_v, ordinary attention,
+            [CLS] dropped) or the last ConvNeXt stage after ``norm_pre``
+            (C = C_5). The features MAFT+'s representation compensation
+            compares; None if the backbone does not give it.
     """
     cls_embed: Tensor
     dense_embeds: Tensor
     inter_feats: List[Tensor] = field(default_factory=list)
     attn_weights: Optional[Tensor] = None
+    last_feats: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -245,7 +252,8 @@ class CLIPViTBackbone(BaseModule):
 
         Returns:
             :class:`CLIPImageFeatures` (cls (B, D), dense (B, D, h, w),
-            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None).
+            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None,
+            last_feats (B, C_v, h, w)).
 
         Raises:
             ValueError: wrong input shape or size not a multiple of the patch.
@@ -284,4 +292,8 @@ class CLIPViTBackbone(BaseModule):
             rearrange(inter[i], 'b (h w) c -> b c h w', h=h, w=w)
             for i in self.out_indices
         ]
-        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights)
+        # (B, 1 + N, C_v) -> (B, C_v, h, w), [CLS] dropped
+        last_feats = rearrange(
+            x_last[:, 1:], 'b (h w) c -> b c h w', h=h, w=w)
+        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights,
+                                 last_feats)

@@ -3,6 +3,7 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.logging import print_log
@@ -55,6 +56,17 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             filled in), or None.
         post_processor: test-time post-processor config (``DCPTagValidator``)
             or None.
+        text_adapter: config of a module run after the category selection
+            and before the neck, ``text_sel = text_adapter(text_sel,
+            dense_embeds)`` with text_sel (B, K, P, D) L2-normalised and
+            dense_embeds (B, D, h, w), returning (B, K, P, D) (e.g. MAFT+'s
+            ``ContentDependentTransfer``), or None.
+        aux_losses: configs of training-only losses called in ``loss()`` as
+            ``aux_loss(inputs, feats)`` (normalised images (B, 3, H, W) and
+            the backbone's CLIPImageFeatures) returning named scalar losses;
+            built right after the backbone, whose initial weights a loss
+            may copy through ``bind_backbone(backbone)`` (e.g. MAFT+'s
+            ``RepresentationCompensationLoss``).
         pretrained: CLIP weights for both towers: 'openai', a local file, or
             None (random init, logged as a warning).
         train_vocabulary, test_vocabulary: list of names or a text file.
@@ -81,6 +93,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
                  selector: OptConfigType = None,
                  neck: OptConfigType = None,
                  post_processor: OptConfigType = None,
+                 text_adapter: OptConfigType = None,
+                 aux_losses: Optional[List[ConfigType]] = None,
                  pretrained: Optional[str] = None,
                  train_vocabulary: Optional[VocabularyLike] = None,
                  test_vocabulary: Optional[VocabularyLike] = None,
@@ -102,10 +116,18 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             cfg['pretrained'] = pretrained
         self.pretrained = pretrained
         self.backbone = MODELS.build(backbone)
+        self.aux_losses = nn.ModuleList()
+        for cfg in aux_losses or []:
+            aux = MODELS.build(cfg)
+            if hasattr(aux, 'bind_backbone'):
+                aux.bind_backbone(self.backbone)
+            self.aux_losses.append(aux)
         self.text_encoder = MODELS.build(text_encoder)
         num_templates = self.text_encoder.num_templates
         embed_dims = self.backbone.embed_dims
         self.selector = MODELS.build(selector) if selector else None
+        self.text_adapter = (
+            MODELS.build(text_adapter) if text_adapter else None)
         if neck is not None:
             neck = dict(neck)
             neck.setdefault('embed_dims', embed_dims)
@@ -138,8 +160,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         (:mod:`~dcp_mm.models.layers.tensor_contract`); without a selector
         the segmentor itself selects every category (with [CLS] logits).
         """
-        roles = ('backbone', 'text_encoder', 'selector', 'neck', 'decode_head',
-                 'post_processor')
+        roles = ('backbone', 'text_encoder', 'selector', 'text_adapter',
+                 'neck', 'decode_head', 'post_processor')
         check_tensor_contracts([(r, getattr(self, r)) for r in roles],
                                defaults=dict(selector=NO_SELECTOR_PROVIDES))
 
@@ -204,6 +226,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         selection = self._select(feats, text_avg, gt_categories)
         # (T, P, D)[B, K] -> (B, K, P, D)
         text_sel = text[selection.indices]
+        if self.text_adapter is not None:
+            text_sel = self.text_adapter(text_sel, feats.dense_embeds)
         cost = self.neck(feats.dense_embeds, text_sel, selection)
         head_inputs = dict(
             cost=cost,
@@ -273,9 +297,11 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """Per-pixel BCE over the selected categories of each image."""
         t = len(self.current_vocabulary())
         gt = self._gt_categories(data_samples, t)
-        head_inputs, _ = self._decode(inputs, gt)
+        head_inputs, feats = self._decode(inputs, gt)
         losses = self.decode_head.loss(head_inputs, data_samples,
                                        self.train_cfg)
+        for aux_loss in self.aux_losses:
+            losses.update(aux_loss(inputs, feats))
         k = head_inputs['selection'].num_selected.float()
         losses['num_selected'] = k.mean().detach()
         return losses
