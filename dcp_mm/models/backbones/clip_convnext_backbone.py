@@ -10,7 +10,9 @@ from torch import Tensor
 from ..layers.clip_builder import apply_finetune, build_clip_model
 from .clip_vit_backbone import CLIPImageFeatures
 
-CONVNEXT_FINETUNE_MODES = ('frozen', 'full')
+CONVNEXT_FINETUNE_MODES = ('frozen', 'full', 'stem+stages')
+TRUNK_BODY = ('trunk.stem.', 'trunk.stages.', 'trunk.norm_pre.')
+"""Parameter-name prefixes of ``visual`` trained by ``'stem+stages'``."""
 
 
 @MODELS.register_module()
@@ -33,8 +35,12 @@ class CLIPConvNeXtBackbone(BaseModule):
             ``'dcp-tiny-convnext'`` (tests).
         pretrained: CLIP weights (the segmentor injects
             ``model.pretrained``), see ``build_clip_model``; None = random.
-        finetune: ``'full'`` (SED: every visual parameter trains) or
-            ``'frozen'``.
+        finetune: ``'full'`` (SED: every visual parameter trains),
+            ``'frozen'``, or ``'stem+stages'`` (MAFT+,
+            github.com/jiaosiyu1999/MAFT-Plus ``maft/maft_plus.py``: the
+            trunk's stem, stages and ``norm_pre`` train; the trunk head norm
+            and the CLIP projection head stay frozen, so the joint embedding
+            space is kept).
         quick_gelu: activation of the (discarded) text tower's MLPs, passed
             to ``build_clip_model``; the ConvNeXt tower is unaffected.
         init_cfg: mmengine init config.
@@ -80,7 +86,15 @@ class CLIPConvNeXtBackbone(BaseModule):
         self.reduction = int(stages[-1]['reduction'])
         self.width = self.stage_channels[-1]
         self.embed_dims = int(clip.text_projection.shape[-1])
-        self.trainable_names = apply_finetune(self.visual, finetune)
+        if finetune == 'stem+stages':
+            apply_finetune(self.visual, 'frozen')
+            self.trainable_names = []
+            for name, param in self.visual.named_parameters():
+                if name.startswith(TRUNK_BODY):
+                    param.requires_grad_(True)
+                    self.trainable_names.append(name)
+        else:
+            self.trainable_names = apply_finetune(self.visual, finetune)
 
     @property
     def provides(self) -> Dict[str, object]:
