@@ -15,34 +15,7 @@
 #   volume taking the max over the synonyms of each class.
 # Not taken: FC-CLIP's mask-proposal head and the mask-aware loss (they need
 # mask proposals, which this per-pixel cost-volume family has not).
-# Inherits the `_base_` files directly (SED's train / test pipelines of
-# configs/sed/sed_convnextb_cocostuff.py are repeated below) so that the
-# ablation rows of configs/maftp/ablations stay at inheritance depth 3.
-_base_ = [
-    '../_base_/models/sed_convnextb.py', '../_base_/datasets/cocostuff.py',
-    '../_base_/schedules/schedule_80k_adamw.py', '../_base_/default_runtime.py'
-]
-
-crop_size = (768, 768)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='Resize', scale=(2666, crop_size[0]), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2560, 640), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
+_base_ = '../sed/sed_convnextb_cocostuff.py'
 model = dict(
     pretrained='laion_aesthetic_s13b_b82k_augreg',
     backbone=dict(finetune='stem+stages'),
