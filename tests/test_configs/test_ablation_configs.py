@@ -16,7 +16,8 @@ from dcp_mm.apis.ablations import (ABLATION_CONFIG_DIR, CONFIG_ROOT,
                                    FULL_MODEL_CONFIG, MAFTP_ABLATION_DIR,
                                    MAFTP_FULL_CONFIG, TABLES, AblationRow,
                                    ablation_rows)
-from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY, random_seg_batch
+from dcp_mm.testing import (TINY_CFG_OPTIONS, TINY_MAFTP_CFG_OPTIONS,
+                            TINY_VOCABULARY, random_seg_batch)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ABLATION_DIRS = (ABLATION_CONFIG_DIR, MAFTP_ABLATION_DIR)
@@ -29,16 +30,6 @@ FULL_ROWS = [
         'MAFT+ full model', MAFTP_FULL_CONFIG, full_config=MAFTP_FULL_CONFIG)
 ]
 MISSING = object()
-# --cfg-options shrinking the MAFT+ rows (SED ConvNeXt-B) to the tiny
-# ConvNeXt CLIP at 64 px (D = 32)
-TINY_MAFTP_OPTIONS = [
-    'model.pretrained=None',
-    'model.backbone.model_name=dcp-tiny-convnext',
-    'model.text_encoder.model_name=dcp-tiny-convnext',
-    'model.text_encoder.templates=single',
-    'model.data_preprocessor.size=(64,64)',
-    'model.test_cfg.crop_size=(64,64)',
-]
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -55,12 +46,15 @@ def _tiny_options(row: AblationRow, cfg: Config) -> dict:
     for DCP-CLIP rows) as a dict."""
     options = list(TINY_CFG_OPTIONS)
     if row.full_config == MAFTP_FULL_CONFIG:
-        options = list(TINY_MAFTP_OPTIONS)
-        if cfg.model.get('text_adapter') is not None:
-            options.append('model.text_adapter.embed_dims=32')
-        if cfg.model.get('aux_losses'):
-            # the 2 x 2 stride-32 grid of 64 px has no 4 x 4 pooling
-            options.append('model.aux_losses.0.scales=(1,2)')
+        # without the options of the parts the row switches off
+        off = {
+            part
+            for part in ('text_adapter', 'aux_losses')
+            if not cfg.model.get(part)
+        }
+        options = [
+            o for o in TINY_MAFTP_CFG_OPTIONS if o.split('.')[1] not in off
+        ]
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(['--cfg-options', *options]).cfg_options
