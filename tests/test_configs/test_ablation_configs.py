@@ -21,8 +21,8 @@ from dcp_mm.testing import (TINY_CFG_OPTIONS, TINY_MAFTP_CFG_OPTIONS,
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ABLATION_DIRS = (ABLATION_CONFIG_DIR, MAFTP_ABLATION_DIR)
-CONFIG_FILES = sorted(p for d in ABLATION_DIRS
-                      for p in (REPO_ROOT / 'configs' / d).glob('*.py'))
+CONFIG_FILES = sorted(
+    p for d in ABLATION_DIRS for p in (REPO_ROOT / 'configs' / d).glob('*.py'))
 ROWS = ablation_rows()
 FULL_ROWS = [
     AblationRow('full model', FULL_MODEL_CONFIG),
@@ -105,14 +105,12 @@ def test_flatten_and_diff_by_hand():
 
 
 def test_config_files_match_table_rows():
-    assert len(CONFIG_FILES) > 0, f'no ablation config in {ABLATION_DIR}'
+    assert len(CONFIG_FILES) > 0, f'no ablation config in {ABLATION_DIRS}'
     configs = [r.config for r in ROWS]
     assert len(set(configs)) == len(configs), 'a config serves two rows'
     assert len(CONFIG_FILES) == len(ROWS)
-    assert {
-        str(p.relative_to(REPO_ROOT / 'configs'))
-        for p in CONFIG_FILES
-    } == set(configs)
+    assert {str(p.relative_to(REPO_ROOT / 'configs'))
+            for p in CONFIG_FILES} == set(configs)
     # every table has exactly one full-model row
     for table in TABLES.values():
         full = [r for r in table.rows if r.is_full_model]
@@ -141,8 +139,7 @@ def test_ablation_configs_only_override():
 
 @pytest.mark.parametrize('row', ROWS, ids=[r.stem for r in ROWS])
 def test_differs_in_exactly_the_declared_keys(row):
-    full = Config.fromfile(str(Path(CONFIG_ROOT) /
-                                row.full_config)).to_dict()
+    full = Config.fromfile(str(Path(CONFIG_ROOT) / row.full_config)).to_dict()
     cfg = Config.fromfile(str(row.config_path(CONFIG_ROOT))).to_dict()
     diff = differing_keys(full, cfg)
     declared = set(row.changed_keys)

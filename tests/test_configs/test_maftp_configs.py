@@ -103,6 +103,9 @@ def test_trains_on_sample_data_with_one_command(rel, shared_data, tmp_path):
     state = torch.load(work / 'iter_2.pth', weights_only=True)['state_dict']
     # the frozen teacher is not saved: one copy of the image tower
     assert not any('teacher' in k for k in state)
-    stem = [k for k in state if k.endswith(('conv1.weight', 'stem.0.weight'))
-            and k.startswith('backbone.')]
+    stem = [
+        k for k in state
+        if k.endswith(('conv1.weight',
+                       'stem.0.weight')) and k.startswith('backbone.')
+    ]
     assert len(stem) == 1, stem

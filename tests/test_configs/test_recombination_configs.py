@@ -88,14 +88,14 @@ EXPECTED = {
          neck='DCPTextGuidedAlignNeck',
          decode_head='SEDGradualFusionHead',
          post_processor='DCPTagValidator'), TINY_CONVNEXT, set()),
-    'dcp_convnextb_cocostuff.py':
-    ('../dcp/dcp_vitb16_cocostuff.py',
-     dict(
-         backbone='CLIPConvNeXtBackbone',
-         selector='DCPCategorySelector',
-         neck='DCPTextGuidedAlignNeck',
-         decode_head='DCPSpatialEnhancedHead',
-         post_processor='DCPTagValidator'), TINY_CONVNEXT_DCP, set()),
+    'dcp_convnextb_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPConvNeXtBackbone',
+                                       selector='DCPCategorySelector',
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_CONVNEXT_DCP, set()),
     'catseg-cdt_vitb16_cocostuff.py':
     ('../catseg/catseg_vitb16_cocostuff.py',
      dict(
@@ -107,15 +107,15 @@ EXPECTED = {
          post_processor=None), TINY_VIT_CATSEG + TINY_CDT, CATSEG_NO_GRAD),
     # RC trains the last block's patch tokens: its q projection now has a
     # gradient
-    'catseg-rc_vitb16_cocostuff.py':
-    ('../catseg/catseg_vitb16_cocostuff.py',
-     dict(
-         backbone='CLIPViTBackbone',
-         selector='CATSegClassPruning',
-         text_adapter=None,
-         neck='CATSegAggregationNeck',
-         decode_head='CATSegUpsampleHead',
-         post_processor=None), TINY_VIT_CATSEG, set()),
+    'catseg-rc_vitb16_cocostuff.py': ('../catseg/catseg_vitb16_cocostuff.py',
+                                      dict(
+                                          backbone='CLIPViTBackbone',
+                                          selector='CATSegClassPruning',
+                                          text_adapter=None,
+                                          neck='CATSegAggregationNeck',
+                                          decode_head='CATSegUpsampleHead',
+                                          post_processor=None),
+                                      TINY_VIT_CATSEG, set()),
     'dcp-cdt_vitb16_cocostuff.py':
     ('../dcp/dcp_vitb16_cocostuff.py',
      dict(
@@ -125,15 +125,15 @@ EXPECTED = {
          neck='DCPTextGuidedAlignNeck',
          decode_head='DCPSpatialEnhancedHead',
          post_processor='DCPTagValidator'), TINY_VIT_DCP + TINY_CDT, set()),
-    'dcp-rc_vitb16_cocostuff.py':
-    ('../dcp/dcp_vitb16_cocostuff.py',
-     dict(
-         backbone='CLIPViTBackbone',
-         selector='DCPCategorySelector',
-         text_adapter=None,
-         neck='DCPTextGuidedAlignNeck',
-         decode_head='DCPSpatialEnhancedHead',
-         post_processor='DCPTagValidator'), TINY_VIT_DCP, set()),
+    'dcp-rc_vitb16_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPViTBackbone',
+                                       selector='DCPCategorySelector',
+                                       text_adapter=None,
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_VIT_DCP, set()),
 }
 # config -> the auxiliary losses it trains with
 AUX_LOSSES = {

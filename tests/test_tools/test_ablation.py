@@ -36,8 +36,7 @@ def test_tables_are_complete():
         'III', 'IV', 'V', 'VIa', 'VIb', 'VIc', 'VII', 'MAFTP'
     ]
     sizes = {k: len(t.rows) for k, t in TABLES.items()}
-    assert sizes == dict(
-        III=6, IV=4, V=3, VIa=2, VIb=3, VIc=4, VII=5, MAFTP=4)
+    assert sizes == dict(III=6, IV=4, V=3, VIa=2, VIb=3, VIc=4, VII=5, MAFTP=4)
     for key, table in TABLES.items():
         assert table.key == key
         assert set(table.benchmarks) <= set(BENCHMARKS), key
@@ -64,7 +63,10 @@ def test_tables_are_complete():
 def test_maftp_table_rows_and_empty_paper_cells():
     table = TABLES['MAFTP']
     assert [r.label for r in table.rows] == ['none', '+CDT', '+RC', '+CDT+RC']
-    assert {r.label: r.changed_keys for r in table.rows} == {
+    assert {
+        r.label: r.changed_keys
+        for r in table.rows
+    } == {
         'none': ('model.text_adapter', 'model.aux_losses'),
         '+CDT': ('model.aux_losses', ),
         '+RC': ('model.text_adapter', ),
@@ -72,8 +74,10 @@ def test_maftp_table_rows_and_empty_paper_cells():
     }
     assert table.rows[-1].config == \
         'maftp/maftp-cdt-rc_convnextb_cocostuff.py'
-    lines = format_table(table, {'+RC': dict(ade150=1.0)}, ['ade150'],
-                         paper=True).splitlines()
+    lines = format_table(
+        table, {
+            '+RC': dict(ade150=1.0)
+        }, ['ade150'], paper=True).splitlines()
     assert lines[6] == ('| +RC         | maftp-nocdt_convnextb_cocostuff  '
                         '|  1.00 |             - |')
     csv_text = format_table_csv(table, {}, ['ade150'], paper=True)

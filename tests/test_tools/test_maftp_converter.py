@@ -83,8 +83,8 @@ def test_maps_cdt_and_clip_and_loads(model):
         fused.chunk(3)[1])
     assert not any(k.startswith(('backbone_t', 'sem_seg_head')) for k in state)
     # only the cost-volume parts MAFT+ has not are left to train
-    assert missing and all(k.startswith(('neck.', 'decode_head.'))
-                           for k in missing)
+    assert missing and all(
+        k.startswith(('neck.', 'decode_head.')) for k in missing)
     assert 'not in the MAFT+ checkpoint' in summary
     assert 'decode_head.' in summary and 'frozen copy' in summary
     result = model.load_state_dict(state, strict=False)
@@ -117,8 +117,7 @@ def test_errors_name_the_keys(model):
         MAFTP_CONVERTER.convert(official)
     wrong_d = {
         k: v
-        for k, v in official_state_dict(d=64).items()
-        if k.startswith('cdt.')
+        for k, v in official_state_dict(d=64).items() if k.startswith('cdt.')
     }
     state, _ = MAFTP_CONVERTER.convert(wrong_d)
     with pytest.raises(ValueError, match='text_adapter.norm.weight'):
@@ -141,10 +140,10 @@ def test_cli(tmp_path, capsys):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     dst = tmp_path / 'out' / 'init.pth'
-    assert tool.main([
-        str(tmp_path / 'maftp.pth'),
-        str(dst), '--config', str(cfg)
-    ]) == 0
+    assert tool.main(
+        [str(tmp_path / 'maftp.pth'),
+         str(dst), '--config',
+         str(cfg)]) == 0
     out = capsys.readouterr().out
     assert 'dropped' in out and 'saved' in out
     ckpt = torch.load(dst, weights_only=True)

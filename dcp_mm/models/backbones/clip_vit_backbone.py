@@ -293,7 +293,6 @@ class CLIPViTBackbone(BaseModule):
             for i in self.out_indices
         ]
         # (B, 1 + N, C_v) -> (B, C_v, h, w), [CLS] dropped
-        last_feats = rearrange(
-            x_last[:, 1:], 'b (h w) c -> b c h w', h=h, w=w)
+        last_feats = rearrange(x_last[:, 1:], 'b (h w) c -> b c h w', h=h, w=w)
         return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights,
                                  last_feats)

@@ -235,8 +235,7 @@ class OpenCLIPTextEncoder(BaseModule):
             n = len(group) * p
             # (S_c * P, D) -> (S_c, P, D) -> mean over templates (S_c, D)
             syn = F.normalize(
-                embeds[start:start + n].reshape(len(group), p,
-                                                -1).mean(dim=1),
+                embeds[start:start + n].reshape(len(group), p, -1).mean(dim=1),
                 dim=-1)
             pad = syn[:1].expand(s_max - len(group), -1)
             per_class.append(torch.cat([syn, pad]))  # (S, D)

@@ -6,8 +6,8 @@ engine.
 """
 from .core import (EXTRA_STATE_KEY, CheckpointConverter, ConversionReport,
                    KeyRule, check_against_template, swin_shift_mask)
-from .maftp import (MAFTP_CONVERTER, check_covered_by_template,
-                    convert_maftp, convert_maftp_checkpoint, maftp_rules)
+from .maftp import (MAFTP_CONVERTER, check_covered_by_template, convert_maftp,
+                    convert_maftp_checkpoint, maftp_rules)
 from .official import (CATSEG_CONVERTER, SED_CONVERTER, catseg_rules,
                        convert_checkpoint, default_extra_state, detect_config,
                        load_official_checkpoint, model_template, sed_rules)

@@ -337,8 +337,9 @@ class CheckpointConverter:
             dropped: official tensors without a dcp_mm counterpart to put
                 back verbatim (``ConversionReport.dropped_tensors``); keys
                 under a dropped prefix come back only from here. Missing
-                single keys are regenerated: Swin ``attn_mask`` exactly (derived),
-                CLIP ``logit_scale`` as ln(100) (CLIP's clamp value).
+                single keys are regenerated: Swin ``attn_mask`` exactly
+                (derived), CLIP ``logit_scale`` as ln(100) (CLIP's clamp
+                value).
 
         Raises:
             KeyError: dcp_mm keys without an official counterpart.
@@ -369,8 +370,7 @@ class CheckpointConverter:
             fused = torch.cat([parts[n] for n in QKV_NAMES], dim=0)
             out[self.official_key(base + FUSED_QKV_NAME)] = fused
         dropped = dict(dropped or {})
-        for rule, rx, anchor in zip(self.rules, self._official,
-                                    self._anchor):
+        for rule, rx, anchor in zip(self.rules, self._official, self._anchor):
             if rule.dcp is not None:
                 continue
             if rule.official.endswith('.'):

@@ -46,9 +46,9 @@ TEACHER_REASON = (
     'Compensation: dcp_mm rebuilds it from model.pretrained when the model is '
     'built and never saves it')
 MASK_HEAD_REASON = (
-    "FC-CLIP's mask-proposal head / criterion (pixel decoder, masked-attention "
-    'decoder, no-object weight): no counterpart in the per-pixel cost-volume '
-    'family')
+    "FC-CLIP's mask-proposal head / criterion (pixel decoder, "
+    'masked-attention decoder, no-object weight): no counterpart in the '
+    'per-pixel cost-volume family')
 VOID_REASON = ("learnable void-class embedding of MAFT+'s mask "
                'classification: per-pixel BCE has no void class')
 MAFTP_LOGIT_SCALE_REASON = (
@@ -101,13 +101,13 @@ def check_covered_by_template(state_dict: Mapping[str, Any],
             f'unexpected keys [{_listing(unexpected)}]; shape mismatches '
             f'[{_listing(mismatch)}] (wrong --config, e.g. ConvNeXt-B vs -L, '
             'or text_adapter.embed_dims?)')
-    return sorted(
-        k for k in template if k not in state_dict and k != EXTRA_STATE_KEY)
+    return sorted(k for k in template
+                  if k not in state_dict and k != EXTRA_STATE_KEY)
 
 
-def convert_maftp(official: Mapping[str, Any],
-                  template: Mapping[str, Any]
-                  ) -> Tuple[StateDict, List[str], str]:
+def convert_maftp(
+        official: Mapping[str, Any],
+        template: Mapping[str, Any]) -> Tuple[StateDict, List[str], str]:
     """Official MAFT+ state dict -> (dcp_mm state dict, model keys it does
     not cover, summary text).
 

@@ -57,8 +57,7 @@ ATTN_MASK_REASON = (
 
 
 def _clip_rules(clip: str = CLIP,
-                logit_scale_reason: str = LOGIT_SCALE_REASON
-                ) -> List[KeyRule]:
+                logit_scale_reason: str = LOGIT_SCALE_REASON) -> List[KeyRule]:
     """open_clip / OpenAI CLIP names (image tower, text tower) under the
     official prefix ``clip``."""
     text = 'text_encoder.text.'

@@ -29,10 +29,14 @@ def pod_by_hand(x):
                     for v in range(k)) / (k * k) for gx in range(s)
             ] for gy in range(s)] for ch in range(c)]
             # sums over rows (one value per column), then over columns
-            row += [sum(grid[ch][gy][gx] for gy in range(s))
-                    for ch in range(c) for gx in range(s)]
-            row += [sum(grid[ch][gy][gx] for gx in range(s))
-                    for ch in range(c) for gy in range(s)]
+            row += [
+                sum(grid[ch][gy][gx] for gy in range(s)) for ch in range(c)
+                for gx in range(s)
+            ]
+            row += [
+                sum(grid[ch][gy][gx] for gx in range(s)) for ch in range(c)
+                for gy in range(s)
+            ]
         out.append(row)
     return out
 

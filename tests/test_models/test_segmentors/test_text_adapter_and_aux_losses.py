@@ -84,8 +84,9 @@ def test_aux_loss_teacher_initial_weights_not_saved_not_at_test():
     teacher.forward = never
     model.eval()
     with torch.no_grad():
-        out = model(**model.data_preprocessor(random_seg_batch(1, 32, 5)),
-                    mode='predict')
+        out = model(
+            **model.data_preprocessor(random_seg_batch(1, 32, 5)),
+            mode='predict')
     assert out[0].seg_logits.data.shape == (5, 32, 32)
 
 

@@ -85,8 +85,8 @@ def test_permutation_equivariant_and_independent_of_k():
     perm = torch.randperm(6)
     torch.testing.assert_close(cdt(text[:, perm], dense), out[:, perm])
     for k in range(6):  # one category alone = inside the batch
-        torch.testing.assert_close(cdt(text[:, k:k + 1], dense),
-                                   out[:, k:k + 1])
+        torch.testing.assert_close(
+            cdt(text[:, k:k + 1], dense), out[:, k:k + 1])
 
 
 def test_template_modes():
