@@ -786,9 +786,10 @@ def main(argv=None) -> Dict[str, List[dict]]:
     report = [
         f'# Benchmark ({args.img_size} px, whole mode, batch 1, random '
         f'weights, median of {args.repeats}, {torch.get_num_threads()} '
-        'threads)', '', '## Inference', '',
-        markdown(infer, INFER_COLS)
+        'threads)'
     ]
+    if infer or not args.no_inference:
+        report += ['', '## Inference', '', markdown(infer, INFER_COLS)]
     write_csv(osp.join(args.out_dir, 'inference.csv'), infer, INFER_COLS)
     if train:
         report += [
