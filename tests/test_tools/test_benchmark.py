@@ -51,14 +51,15 @@ def test_quick_benchmark_run(tmp_path):
         assert (out / name).is_file(), name
 
 
-def test_maftp_plugins_run(tmp_path):
+def test_maftp_plugins_run(tmp_path, capsys):
     """CDT alone at K = 16 / T = 150 and the RC step with / without, on the
-    tiny ConvNeXt CLIP (D = 32)."""
+    tiny ConvNeXt CLIP (D = 32); the stage profile times the adapter."""
     out = tmp_path / 'plugins'
     rows = bench.main([
         str(REPO / 'configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py'),
         '--names', 'maftp', '--no-inference', '--plugins', '--img-size', '64',
-        '--repeats', '1', '--warmup', '0', '--out-dir',
+        '--vocab-sizes', '20', '--profile', '20', '--repeats', '1', '--warmup',
+        '0', '--out-dir',
         str(out), '--cfg-options', *TINY_MAFTP_CFG_OPTIONS
     ])
     cdt = {r['K']: r for r in rows['cdt']}
@@ -77,6 +78,11 @@ def test_maftp_plugins_run(tmp_path):
     text = (out / 'benchmark.md').read_text()
     assert 'Content-Dependent Transfer' in text
     assert 'Representation Compensation' in text
+    stages = [
+        line for line in capsys.readouterr().out.splitlines()
+        if 'stages (ms) maftp' in line
+    ]
+    assert len(stages) == 1 and 'text_adapter=' in stages[0]
     for name in ('plugins_cdt.csv', 'plugins_rc.csv'):
         assert (out / name).is_file(), name
 

@@ -280,9 +280,13 @@ def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
                          lambda: m.text_encoder(m.current_vocabulary()))
             text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, D)
             sel = timed('selector', lambda: m._select(feats, text_avg, None))
-            cost = timed(
-                'neck',
-                lambda: m.neck(feats.dense_embeds, text[sel.indices], sel))
+            text_sel = text[sel.indices]  # (T, P, D)[B, K] -> (B, K, P, D)
+            if getattr(m, 'text_adapter', None) is not None:
+                text_sel = timed(
+                    'text_adapter',
+                    lambda: m.text_adapter(text_sel, feats.dense_embeds))
+            cost = timed('neck',
+                         lambda: m.neck(feats.dense_embeds, text_sel, sel))
             timed(
                 'decode_head', lambda: m.decode_head.forward(
                     dict(
