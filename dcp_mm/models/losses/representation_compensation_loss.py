@@ -1,7 +1,7 @@
 """Representation Compensation (RC) loss of MAFT+ (Jiao et al., ECCV 2024).
 """
 import copy
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -10,6 +10,9 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..layers.pooled_summary import pooled_summary
+
+if TYPE_CHECKING:  # no import cycle at run time
+    from ..backbones.clip_vit_backbone import CLIPImageFeatures
 
 TEACHER_MODES = ('eval', 'train')
 
@@ -116,7 +119,7 @@ class RepresentationCompensationLoss(nn.Module):
         teacher.train(self.teacher_mode == 'train')
         object.__setattr__(self, '_teacher', teacher)
 
-    def _apply(self, fn, *args, **kwargs):
+    def _apply(self, fn, *args, **kwargs) -> 'RepresentationCompensationLoss':
         """Move / cast the hidden teacher with the model."""
         super()._apply(fn, *args, **kwargs)
         if self._teacher is not None:
@@ -144,7 +147,8 @@ class RepresentationCompensationLoss(nn.Module):
                 self.width_before_resize)
             return F.smooth_l1_loss(a, b, beta=1.0)
 
-    def forward(self, inputs: Tensor, feats) -> Dict[str, Tensor]:
+    def forward(self, inputs: Tensor,
+                feats: 'CLIPImageFeatures') -> Dict[str, Tensor]:
         if self._teacher is None:
             raise RuntimeError(
                 'RepresentationCompensationLoss has no teacher: the '

@@ -1,5 +1,5 @@
 """Content-Dependent Transfer (CDT) of MAFT+ (Jiao et al., ECCV 2024)."""
-from typing import Dict
+from typing import Dict, Optional
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -81,7 +81,7 @@ class ContentDependentTransfer(BaseModule):
                  num_heads: int = 8,
                  per_template: bool = False,
                  normalize_output: bool = True,
-                 init_cfg: dict = None) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_positive_ints(embed_dims=embed_dims, num_heads=num_heads)
         if embed_dims % num_heads:
