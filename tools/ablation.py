@@ -1,14 +1,16 @@
-"""Reproduce one ablation table of DCP-CLIP (Tables III-VII).
+"""Reproduce one ablation table of DCP-CLIP (Tables III-VII) or MAFT+'s parts.
 
     python tools/ablation.py TABLE --checkpoints DIR [--dataset NAME ...]
         [--train] [--paper] [--work-dir WORK_DIR] [--cfg-options K=V ...]
 
-TABLE is one of III, IV, V, VIa, VIb, VIc, VII (rows and the paper's numbers:
-``dcp_mm/apis/ablations.py``). Each row has a config (``configs/dcp/
-ablations/*.py``, or the full model ``configs/dcp/dcp_vitb16_cocostuff.py``)
-and its checkpoint lives in ``DIR/<config stem>/``: the file that
-``last_checkpoint`` names, else the latest ``iter_<N>.pth``, else the only
-``*.pth`` there.
+TABLE is one of III, IV, V, VIa, VIb, VIc, VII, MAFTP (rows and the paper's
+numbers: ``dcp_mm/apis/ablations.py``). Each row has a config (``configs/dcp/
+ablations/*.py``, or the full model ``configs/dcp/dcp_vitb16_cocostuff.py``;
+for MAFTP, CDT / RC on and off on SED ConvNeXt-B, ``configs/maftp/
+ablations/*.py`` and ``configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py``,
+without paper numbers) and its checkpoint lives in ``DIR/<config stem>/``:
+the file that ``last_checkpoint`` names, else the latest ``iter_<N>.pth``,
+else the only ``*.pth`` there.
 
 * Without ``--train`` every row must have its checkpoint; otherwise the tool
   stops, before evaluating anything, with an error naming each missing row

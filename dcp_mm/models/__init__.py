@@ -6,4 +6,5 @@ from .necks import *  # noqa: F401,F403
 from .post_processors import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
+from .text_adapters import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403

@@ -28,11 +28,18 @@ class CLIPImageFeatures:
         attn_weights: (B, N, N) head-averaged softmax attention of the last
             ViT block between patches (N = h*w, rows = queries, values in
             [0, 1]), or None.
+        last_feats: (B, C, h, w) raw output of the image tower's last
+            layer at the dense grid, before any head or projection: the
+            last ViT block's patch tokens (C = C_v, ordinary attention,
+            [CLS] dropped) or the last ConvNeXt stage after ``norm_pre``
+            (C = C_5). The features MAFT+'s representation compensation
+            compares; None if the backbone does not give it.
     """
     cls_embed: Tensor
     dense_embeds: Tensor
     inter_feats: List[Tensor] = field(default_factory=list)
     attn_weights: Optional[Tensor] = None
+    last_feats: Optional[Tensor] = None
 
 
 @dataclass(frozen=True)

@@ -40,14 +40,17 @@ class CompositionError(ValueError):
                          f'Fix: {fix}.')
 
 
-def check_composition(backbone: object, text_encoder: object,
-                      neck: Optional[object], decode_head: object) -> None:
+def check_composition(backbone: object,
+                      text_encoder: object,
+                      neck: Optional[object],
+                      decode_head: object,
+                      text_adapter: Optional[object] = None) -> None:
     """Check at build time that the parts of a segmentor fit together.
 
     The backbone's :class:`~dcp_mm.structures.CLIPFeatureSpec` and the text
-    encoder's :class:`~dcp_mm.structures.TextSpec` must share D; the neck
-    (``check_inputs(image, text)``) and the head (``check_inputs(image,
-    cost, neck_name)``) check what they are given.
+    encoder's :class:`~dcp_mm.structures.TextSpec` must share D; the text
+    adapter and the neck (``check_inputs(image, text)``) and the head
+    (``check_inputs(image, cost, neck_name)``) check what they are given.
 
     Raises:
         CompositionError: naming the two parts that do not fit.
@@ -56,8 +59,9 @@ def check_composition(backbone: object, text_encoder: object,
     image.require_embed_dims(
         text.source, text.embed_dims,
         'use the image and text towers of one CLIP model')
-    if neck is not None:
-        neck.check_inputs(image, text)
+    for part in (text_adapter, neck):
+        if part is not None and hasattr(part, 'check_inputs'):
+            part.check_inputs(image, text)
     decode_head.check_inputs(image,
                              neck.cost_spec if neck is not None else None,
                              part_name('neck', neck))

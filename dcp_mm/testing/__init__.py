@@ -26,6 +26,20 @@ TINY_CFG_OPTIONS: List[str] = [
     'model.test_cfg.stride=(48,48)',
 ]
 
+# --cfg-options that shrink configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py
+# (SED ConvNeXt-B + CDT + RC) to the tiny ConvNeXt CLIP at 64 px: D = 32 for
+# the CDT, and RC scales 1 / 2 (the 2 x 2 stride-32 grid has no 4 x 4 pool)
+TINY_MAFTP_CFG_OPTIONS: List[str] = [
+    'model.pretrained=None',
+    'model.backbone.model_name=dcp-tiny-convnext',
+    'model.text_encoder.model_name=dcp-tiny-convnext',
+    'model.text_encoder.templates=single',
+    'model.data_preprocessor.size=(64,64)',
+    'model.test_cfg.crop_size=(64,64)',
+    'model.text_adapter.embed_dims=32',
+    'model.aux_losses.0.scales=(1,2)',
+]
+
 CLIP_MEAN = [122.7709383, 116.7460125, 104.09373615]
 CLIP_STD = [68.5005327, 66.6321579, 70.3231630]
 TINY_TEMPLATES = ['a photo of a {}.', 'a {} in the scene.']  # P = 2

@@ -38,6 +38,15 @@ TINY_CONVNEXT_DCP = TINY_CONVNEXT + [
     'model.decode_head.window_size=4',
     'model.test_cfg.stride=(48,48)',
 ]
+TINY_VIT_DCP = _TINY_COMMON + [
+    'model.backbone.model_name=dcp-tiny',
+    'model.backbone.out_indices=(2,3)',
+    'model.text_encoder.model_name=dcp-tiny',
+    'model.text_encoder.templates=single',
+    'model.decode_head.window_size=4',
+    'model.test_cfg.stride=(48,48)',
+]
+TINY_CDT = ['model.text_adapter.embed_dims=32']  # the tiny CLIP's D
 
 # config -> (base config, the parts it must have, tiny --cfg-options,
 # trainable parameters expected without gradient)
@@ -79,14 +88,57 @@ EXPECTED = {
          neck='DCPTextGuidedAlignNeck',
          decode_head='SEDGradualFusionHead',
          post_processor='DCPTagValidator'), TINY_CONVNEXT, set()),
-    'dcp_convnextb_cocostuff.py':
+    'dcp_convnextb_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPConvNeXtBackbone',
+                                       selector='DCPCategorySelector',
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_CONVNEXT_DCP, set()),
+    'catseg-cdt_vitb16_cocostuff.py':
+    ('../catseg/catseg_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='CATSegClassPruning',
+         text_adapter='ContentDependentTransfer',
+         neck='CATSegAggregationNeck',
+         decode_head='CATSegUpsampleHead',
+         post_processor=None), TINY_VIT_CATSEG + TINY_CDT, CATSEG_NO_GRAD),
+    # RC trains the last block's patch tokens: its q projection now has a
+    # gradient
+    'catseg-rc_vitb16_cocostuff.py': ('../catseg/catseg_vitb16_cocostuff.py',
+                                      dict(
+                                          backbone='CLIPViTBackbone',
+                                          selector='CATSegClassPruning',
+                                          text_adapter=None,
+                                          neck='CATSegAggregationNeck',
+                                          decode_head='CATSegUpsampleHead',
+                                          post_processor=None),
+                                      TINY_VIT_CATSEG, set()),
+    'dcp-cdt_vitb16_cocostuff.py':
     ('../dcp/dcp_vitb16_cocostuff.py',
      dict(
-         backbone='CLIPConvNeXtBackbone',
+         backbone='CLIPViTBackbone',
          selector='DCPCategorySelector',
+         text_adapter='ContentDependentTransfer',
          neck='DCPTextGuidedAlignNeck',
          decode_head='DCPSpatialEnhancedHead',
-         post_processor='DCPTagValidator'), TINY_CONVNEXT_DCP, set()),
+         post_processor='DCPTagValidator'), TINY_VIT_DCP + TINY_CDT, set()),
+    'dcp-rc_vitb16_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPViTBackbone',
+                                       selector='DCPCategorySelector',
+                                       text_adapter=None,
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_VIT_DCP, set()),
+}
+# config -> the auxiliary losses it trains with
+AUX_LOSSES = {
+    'catseg-rc_vitb16_cocostuff.py': ['RepresentationCompensationLoss'],
+    'dcp-rc_vitb16_cocostuff.py': ['RepresentationCompensationLoss'],
 }
 
 
@@ -137,6 +189,11 @@ def test_parts(name):
     if name.startswith('dcp-cer'):
         assert model.decode_head.cer_topk == 8
         assert model.neck.with_ca and model.neck.with_sa
+    if name.startswith('dcp-cdt'):
+        assert not model.neck.with_ca and not model.neck.with_sa
+        assert model.text_adapter.embed_dims == 512
+    assert [a['type'] for a in model.get('aux_losses') or []] == \
+        AUX_LOSSES.get(name, [])
     if name.startswith('dcp_convnextb'):
         assert model.backbone.model_name == \
             model.text_encoder.model_name == 'convnext_base_w_320'
@@ -161,6 +218,9 @@ def test_builds_trains_and_predicts_tiny(name):
     model.train()
     data = model.data_preprocessor(_batch(), True)
     losses = model(**data, mode='loss')
+    assert ('loss_rc' in losses) == (name in AUX_LOSSES)
+    assert [type(a).__name__ for a in model.aux_losses] == \
+        AUX_LOSSES.get(name, [])
     loss = sum(v for k, v in losses.items() if k.startswith('loss'))
     assert torch.isfinite(loss)
     loss.backward()

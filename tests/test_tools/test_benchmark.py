@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dcp_mm.testing import TINY_CFG_OPTIONS
+from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_MAFTP_CFG_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -48,6 +48,42 @@ def test_quick_benchmark_run(tmp_path):
     assert train['k=2']['K'] < 171  # top-2 + ground-truth categories
     for name in ('benchmark.md', 'benchmark.png', 'inference.csv',
                  'training.csv', 'text.csv', 'profile_dcp_T20_k2.txt'):
+        assert (out / name).is_file(), name
+
+
+def test_maftp_plugins_run(tmp_path, capsys):
+    """CDT alone at K = 16 / T = 150 and the RC step with / without, on the
+    tiny ConvNeXt CLIP (D = 32); the stage profile times the adapter."""
+    out = tmp_path / 'plugins'
+    rows = bench.main([
+        str(REPO / 'configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py'),
+        '--names', 'maftp', '--no-inference', '--plugins', '--img-size', '64',
+        '--vocab-sizes', '20', '--profile', '20', '--repeats', '1', '--warmup',
+        '0', '--out-dir',
+        str(out), '--cfg-options', *TINY_MAFTP_CFG_OPTIONS
+    ])
+    cdt = {r['K']: r for r in rows['cdt']}
+    assert sorted(cdt) == [16, 150]
+    d = 32
+    assert cdt[16]['params_M'] == round((5 * d * d + 7 * d) / 1e6, 3)
+    assert cdt[16]['grid'] == '2x2'
+    # one query per synonym slot (per_template=True in the MAFT+ config)
+    assert cdt[150]['queries'] == 150 * cdt[150]['P']
+    assert cdt[150]['GFLOPs'] > cdt[16]['GFLOPs'] > 0
+    (rc, ) = rows['rc']
+    assert rc['T'] == 20 and rc['teacher_ms'] > 0
+    assert rc['iter_ms'] > 0 and rc['iter_ms_without'] > 0
+    assert rc['added_ms'] == pytest.approx(
+        rc['iter_ms'] - rc['iter_ms_without'], abs=0.11)
+    text = (out / 'benchmark.md').read_text()
+    assert 'Content-Dependent Transfer' in text
+    assert 'Representation Compensation' in text
+    stages = [
+        line for line in capsys.readouterr().out.splitlines()
+        if 'stages (ms) maftp' in line
+    ]
+    assert len(stages) == 1 and 'text_adapter=' in stages[0]
+    for name in ('plugins_cdt.csv', 'plugins_rc.csv'):
         assert (out / name).is_file(), name
 
 

@@ -16,13 +16,22 @@ run once per T):
   through ``/proc/self/clear_refs``), mean K reaching the decoder;
 * training (``--train``): time per iteration (forward + backward + AdamW
   step) and peak RSS with the COCO-Stuff vocabulary, per variant;
+* MAFT+ plug-ins (``--plugins``): for a config with a ``text_adapter``
+  (Content-Dependent Transfer), its parameters, GFLOPs and latency alone at
+  K = 16 selected categories and at all T = 150 (A-150 names, the model's
+  templates / synonym slots, the dense map of the benchmark image); for a
+  config with ``aux_losses`` (Representation Compensation), the training
+  step (forward + backward + AdamW, batch 1, ``--plugin-vocab-size``
+  categories) and its peak RSS with and without the aux losses, their
+  difference, and the frozen teacher's forward alone;
 * text (``--text``): cold vs cached vocabulary (time and number of text
   tower forwards) and truncated vs forced full (77-token) context on the
   first ``--text-prompts`` prompts of each vocabulary (per-prompt times and
   the estimated total for all T x P prompts).
 
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
-``OUT_DIR/{inference,training,text}.csv``, a plot ``OUT_DIR/benchmark.png``.
+``OUT_DIR/{inference,training,text,plugins_cdt,plugins_rc}.csv``, a plot
+``OUT_DIR/benchmark.png``.
 
 Example (ViT-B/16 at 384 px)::
 
@@ -48,6 +57,7 @@ from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
 from dcp_mm.engine import check_cfg_options
 # isort: on
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
@@ -70,6 +80,10 @@ INFER_COLS = ('config', 'variant', 'T', 'K', 'latency_ms', 'encoder_ms',
               'after_encoder_ms', 'GFLOPs', 'encoder_GFLOPs', 'params_M',
               'learnable_M', 'peak_rss_MB')
 TRAIN_COLS = ('config', 'variant', 'T', 'K', 'iter_ms', 'peak_rss_MB')
+CDT_COLS = ('config', 'img_size', 'grid', 'K', 'P', 'queries', 'params_M',
+            'GFLOPs', 'latency_ms')
+RC_COLS = ('config', 'img_size', 'T', 'iter_ms', 'iter_ms_without', 'added_ms',
+           'teacher_ms', 'peak_rss_MB', 'peak_rss_MB_without', 'added_MB')
 TEXT_COLS = ('config', 'T', 'prompts', 'cold_ms', 'cold_forwards', 'cached_ms',
              'cached_forwards', 'sample_prompts', 'truncated_ms_per_prompt',
              'full_ms_per_prompt', 'full_speedup', 'max_abs_diff',
@@ -269,9 +283,13 @@ def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
             sel = timed(
                 'selector', lambda: m.selector(feats.cls_embed, feats.
                                                dense_embeds, text_avg))
-            cost = timed(
-                'neck',
-                lambda: m.neck(feats.dense_embeds, sel.gather(text), sel))
+            text_sel = sel.gather(text)  # (T, P, D) -> (B, K, P, D)
+            if m.text_adapter is not None:
+                text_sel = timed(
+                    'text_adapter',
+                    lambda: m.text_adapter(text_sel, feats.dense_embeds))
+            cost = timed('neck',
+                         lambda: m.neck(feats.dense_embeds, text_sel, sel))
             timed('decode_head',
                   lambda: m.decode_head.forward(HeadInputs(cost, feats, sel)))
             timed('predict', lambda: m.predict(x))
@@ -356,6 +374,108 @@ def bench_training(name: str, model, variants: Sequence[str],
         print(f'[benchmark] {rows[-1]}', flush=True)
     model.eval()
     return rows
+
+
+# --------------------------------------------------------- MAFT+ plug-ins
+def bench_text_adapter(name: str,
+                       model,
+                       x: torch.Tensor,
+                       args,
+                       ks: Sequence[int] = (16, 150)) -> List[dict]:
+    """Rows of CDT_COLS: the text adapter alone on the first K of the
+    A-150 names (the model's template / synonym slots P) and the dense map
+    of ``x``."""
+    adapter = model.text_adapter
+    if adapter is None:
+        return []
+    model.eval()
+    with torch.no_grad():
+        dense = model.extract_feat(x).dense_embeds  # (1, D, h, w)
+        text = model.text_encoder(vocabulary(max(ks)))  # (T, P, D)
+    params = sum(p.numel() for p in adapter.parameters()) / 1e6
+    per_query = getattr(adapter, 'per_template', True)
+    rows = []
+    for k in ks:
+        sel = text[None, :k]  # (1, K, P, D)
+
+        def run():
+            with torch.no_grad():
+                return adapter(sel, dense)
+
+        ms, _ = measure(run, args.warmup, args.repeats)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            run()
+        rows.append(
+            dict(
+                config=name,
+                img_size=x.shape[-1],
+                grid=f'{dense.shape[-2]}x{dense.shape[-1]}',
+                K=k,
+                P=text.shape[1],
+                queries=k * (text.shape[1] if per_query else 1),
+                params_M=round(params, 3),
+                GFLOPs=round(counter.get_total_flops() / 2e9, 5),
+                latency_ms=round(ms, 2)))
+        print(f'[benchmark] {rows[-1]}', flush=True)
+    return rows
+
+
+def bench_aux_losses(name: str, model, args) -> List[dict]:
+    """Rows of RC_COLS: training step with and without the aux losses
+    (batch 1, ``args.plugin_vocab_size`` categories), and the teachers'
+    forward alone."""
+    aux = model.aux_losses
+    if len(aux) == 0:
+        return []
+    t = args.plugin_vocab_size
+    model.set_vocabulary(vocabulary(t), 'train')
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
+    samples = make_samples(1, args.img_size, min(args.train_gt, t), t)
+    optim = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    model.train()
+
+    def step():
+        losses = model.loss(x, samples)
+        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    # one untimed step first: AdamW state and the cached vocabulary would
+    # otherwise be charged to the first (with-aux) measurement
+    step()
+    try:
+        with_ms, with_mb = measure(step, args.warmup, args.repeats)
+        model.aux_losses = nn.ModuleList()
+        without_ms, without_mb = measure(step, args.warmup, args.repeats)
+    finally:
+        model.aux_losses = aux
+        model.set_vocabulary(list(COCO_STUFF_171_CLASSES), 'train')
+
+    def teachers():
+        with torch.no_grad():
+            for loss in aux:
+                if getattr(loss, 'teacher', None) is not None:
+                    loss.teacher(x)
+
+    teacher_ms, _ = measure(teachers, args.warmup, args.repeats)
+    model.eval()
+    row = dict(
+        config=name,
+        img_size=args.img_size,
+        T=t,
+        iter_ms=round(with_ms, 1),
+        iter_ms_without=round(without_ms, 1),
+        added_ms=round(with_ms - without_ms, 1),
+        teacher_ms=round(teacher_ms, 1),
+        peak_rss_MB=round(with_mb, 1),
+        peak_rss_MB_without=round(without_mb, 1),
+        added_MB=round(with_mb - without_mb, 1))
+    print(f'[benchmark] {row}', flush=True)
+    return [row]
 
 
 # ------------------------------------------------------------------ text
@@ -570,6 +690,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=8,
         help='ground-truth categories per training image')
     parser.add_argument(
+        '--plugins',
+        action='store_true',
+        help='measure the MAFT+ plug-ins of each config: the text adapter '
+        '(CDT) alone at K = 16 and T = 150, and the training step with and '
+        'without the aux losses (RC teacher)')
+    parser.add_argument(
+        '--plugin-vocab-size',
+        type=int,
+        default=20,
+        help='vocabulary size T of the --plugins training steps')
+    parser.add_argument(
         '--text', action='store_true', help='measure the text side')
     parser.add_argument(
         '--text-prompts',
@@ -594,7 +725,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.names and len(args.names) != len(args.configs):
         parser.error('--names needs one name per config')
-    for t in args.vocab_sizes + (args.baseline_vocab_sizes or []):
+    for t in args.vocab_sizes + (args.baseline_vocab_sizes
+                                 or []) + [args.plugin_vocab_size]:
         if t not in VOCABULARIES:
             parser.error(f'--vocab-sizes: {t} is not one of '
                          f'{sorted(VOCABULARIES)}')
@@ -627,7 +759,7 @@ def main(argv=None) -> Dict[str, List[dict]]:
     os.makedirs(args.out_dir, exist_ok=True)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
-    infer, train, text = [], [], []
+    infer, train, text, cdt, rc = [], [], [], [], []
     for name, config in zip(names, args.configs):
         torch.manual_seed(0)
         model = build_model(config, args.cfg_options, args.img_size)
@@ -641,6 +773,9 @@ def main(argv=None) -> Dict[str, List[dict]]:
             if int(point.partition(':')[0]) not in sizes:
                 continue  # only at this config's vocabulary sizes
             report_profile(name, model, x, point, args.out_dir, args.repeats)
+        if args.plugins:
+            cdt += bench_text_adapter(name, model, x, args)
+            rc += bench_aux_losses(name, model, args)
         if args.text:
             text += bench_text(name, model, args.vocab_sizes, args)
         if args.train:
@@ -653,9 +788,10 @@ def main(argv=None) -> Dict[str, List[dict]]:
     report = [
         f'# Benchmark ({args.img_size} px, whole mode, batch 1, random '
         f'weights, median of {args.repeats}, {torch.get_num_threads()} '
-        'threads)', '', '## Inference', '',
-        markdown(infer, INFER_COLS)
+        'threads)'
     ]
+    if infer or not args.no_inference:
+        report += ['', '## Inference', '', markdown(infer, INFER_COLS)]
     write_csv(osp.join(args.out_dir, 'inference.csv'), infer, INFER_COLS)
     if train:
         report += [
@@ -663,6 +799,20 @@ def main(argv=None) -> Dict[str, List[dict]]:
             markdown(train, TRAIN_COLS)
         ]
         write_csv(osp.join(args.out_dir, 'training.csv'), train, TRAIN_COLS)
+    if cdt:
+        report += [
+            '', '## MAFT+ Content-Dependent Transfer alone (added to the '
+            'model)', '',
+            markdown(cdt, CDT_COLS)
+        ]
+        write_csv(osp.join(args.out_dir, 'plugins_cdt.csv'), cdt, CDT_COLS)
+    if rc:
+        report += [
+            '', '## MAFT+ Representation Compensation: training step with / '
+            'without (teacher added)', '',
+            markdown(rc, RC_COLS)
+        ]
+        write_csv(osp.join(args.out_dir, 'plugins_rc.csv'), rc, RC_COLS)
     if text:
         report += ['', '## Text encoder', '', markdown(text, TEXT_COLS)]
         write_csv(osp.join(args.out_dir, 'text.csv'), text, TEXT_COLS)
@@ -675,7 +825,7 @@ def main(argv=None) -> Dict[str, List[dict]]:
         f.write(report + '\n')
     if infer:
         plot(osp.join(args.out_dir, 'benchmark.png'), infer)
-    return dict(inference=infer, training=train, text=text)
+    return dict(inference=infer, training=train, text=text, cdt=cdt, rc=rc)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,9 @@ from torch import Tensor
 from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
 from ..layers.clip_builder import apply_finetune, build_clip_model
 
-CONVNEXT_FINETUNE_MODES = ('frozen', 'full')
+CONVNEXT_FINETUNE_MODES = ('frozen', 'full', 'stem+stages')
+TRUNK_BODY = ('trunk.stem.', 'trunk.stages.', 'trunk.norm_pre.')
+"""Parameter-name prefixes of ``visual`` trained by ``'stem+stages'``."""
 
 
 @MODELS.register_module()
@@ -34,8 +36,12 @@ class CLIPConvNeXtBackbone(BaseModule):
             ``'dcp-tiny-convnext'`` (tests).
         pretrained: CLIP weights (the segmentor injects
             ``model.pretrained``), see ``build_clip_model``; None = random.
-        finetune: ``'full'`` (SED: every visual parameter trains) or
-            ``'frozen'``.
+        finetune: ``'full'`` (SED: every visual parameter trains),
+            ``'frozen'``, or ``'stem+stages'`` (MAFT+,
+            github.com/jiaosiyu1999/MAFT-Plus ``maft/maft_plus.py``: the
+            trunk's stem, stages and ``norm_pre`` train; the trunk head norm
+            and the CLIP projection head stay frozen, so the joint embedding
+            space is kept).
         quick_gelu: activation of the (discarded) text tower's MLPs, passed
             to ``build_clip_model``; the ConvNeXt tower is unaffected.
         init_cfg: mmengine init config.
@@ -81,7 +87,15 @@ class CLIPConvNeXtBackbone(BaseModule):
         self.reduction = int(stages[-1]['reduction'])
         self.width = self.stage_channels[-1]
         self.embed_dims = int(clip.text_projection.shape[-1])
-        self.trainable_names = apply_finetune(self.visual, finetune)
+        if finetune == 'stem+stages':
+            apply_finetune(self.visual, 'frozen')
+            self.trainable_names = []
+            for name, param in self.visual.named_parameters():
+                if name.startswith(TRUNK_BODY):
+                    param.requires_grad_(True)
+                    self.trainable_names.append(name)
+        else:
+            self.trainable_names = apply_finetune(self.visual, finetune)
 
     @property
     def feature_spec(self) -> CLIPFeatureSpec:
@@ -104,7 +118,8 @@ class CLIPConvNeXtBackbone(BaseModule):
         Returns:
             :class:`CLIPImageFeatures`: cls_embed (B, D), dense_embeds
             (B, D, H/32, W/32) (not normalised), inter_feats [res2 (B, C2,
-            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None.
+            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None,
+            last_feats (B, C5, H/32, W/32) (res5 after ``norm_pre``).
 
         Raises:
             ValueError: wrong input shape or size.
@@ -131,4 +146,4 @@ class CLIPConvNeXtBackbone(BaseModule):
         dense = self._head(pixels)
         # (B*h*w, D) -> (B, D, h, w)
         dense = rearrange(dense, '(b h w) d -> b d h w', b=b, h=h, w=w)
-        return CLIPImageFeatures(cls_embed, dense, inter, None)
+        return CLIPImageFeatures(cls_embed, dense, inter, None, x)

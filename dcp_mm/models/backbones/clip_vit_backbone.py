@@ -221,7 +221,8 @@ class CLIPViTBackbone(BaseModule):
 
         Returns:
             :class:`CLIPImageFeatures` (cls (B, D), dense (B, D, h, w),
-            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None).
+            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None,
+            last_feats (B, C_v, h, w)).
 
         Raises:
             ValueError: wrong input shape or size not a multiple of the patch.
@@ -260,4 +261,7 @@ class CLIPViTBackbone(BaseModule):
             rearrange(inter[i], 'b (h w) c -> b c h w', h=h, w=w)
             for i in self.out_indices
         ]
-        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights)
+        # (B, 1 + N, C_v) -> (B, C_v, h, w), [CLS] dropped
+        last_feats = rearrange(x_last[:, 1:], 'b (h w) c -> b c h w', h=h, w=w)
+        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights,
+                                 last_feats)

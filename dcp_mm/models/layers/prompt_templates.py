@@ -5,6 +5,9 @@ Named template sets:
     classification (open_clip's ``OPENAI_IMAGENET_TEMPLATES``).
     ``'single'``: ``['A photo of a {} in the scene']`` (CAT-Seg's
     ``PROMPT_ENSEMBLE_TYPE: single``).
+    ``'vild14'``: the 14 ViLD prompts MAFT+ uses (``VILD_PROMPT`` of
+    github.com/jiaosiyu1999/MAFT-Plus ``maft/utils/text_templetes.py``,
+    MIT), verbatim (some lack the final period, as there).
 A custom list of strings, each with exactly one ``'{}'`` slot, is also
 accepted.
 """
@@ -14,14 +17,32 @@ import open_clip
 
 TemplatesLike = Union[str, Sequence[str]]
 
-TEMPLATE_SETS = ('imagenet80', 'single')
+TEMPLATE_SETS = ('imagenet80', 'single', 'vild14')
+
+VILD_TEMPLATES = (
+    'a photo of a {}.',
+    'This is a photo of a {}',
+    'There is a {} in the scene',
+    'There is the {} in the scene',
+    'a photo of a {} in the scene',
+    'a photo of a small {}.',
+    'a photo of a medium {}.',
+    'a photo of a large {}.',
+    'This is a photo of a small {}.',
+    'This is a photo of a medium {}.',
+    'This is a photo of a large {}.',
+    'There is a small {} in the scene.',
+    'There is a medium {} in the scene.',
+    'There is a large {} in the scene.',
+)
 
 
 def resolve_templates(spec: TemplatesLike) -> List[str]:
     """Turn a template-set name or a list of templates into P templates.
 
     Args:
-        spec: ``'imagenet80'``, ``'single'`` or a sequence of strings, each
+        spec: ``'imagenet80'``, ``'single'``, ``'vild14'`` or a sequence of
+            strings, each
             containing ``'{}'`` once (the class-name slot).
 
     Returns:
@@ -37,6 +58,8 @@ def resolve_templates(spec: TemplatesLike) -> List[str]:
             return [t('{}') for t in open_clip.OPENAI_IMAGENET_TEMPLATES]
         if spec == 'single':
             return ['A photo of a {} in the scene']
+        if spec == 'vild14':
+            return list(VILD_TEMPLATES)
         raise ValueError(
             f'unknown template set {spec!r}: use one of {TEMPLATE_SETS} or a '
             "list of strings such as ['a photo of a {}.'].")

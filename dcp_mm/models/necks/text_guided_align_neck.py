@@ -50,6 +50,11 @@ class DCPTextGuidedAlignNeck(BaseModule):
         with_ca, with_sa, use_prompt, use_cls_score: ablation switches.
         cls_score_scale: s_c is divided by this (CLIP's logit scale 100) so it
             enters the linear map in [-1, 1].
+        synonym_max: the text embeddings hold one embedding per synonym
+            (B, K, S, D) (``OpenCLIPTextEncoder(synonyms='max')``, the MAFT+
+            recipe, github.com/jiaosiyu1999/MAFT-Plus): C_0 is the max over
+            the S synonyms of the cosine cost, (B, K, 1, h, w); needs
+            ``num_templates=1`` (what that text encoder reports).
 
     Shapes:
         dense_embeds: (B, D, h, w) F_p, joint space, not normalised.
@@ -75,6 +80,7 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  use_prompt: bool = True,
                  use_cls_score: bool = True,
                  cls_score_scale: float = 100.0,
+                 synonym_max: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_positive_ints(
@@ -86,6 +92,12 @@ class DCPTextGuidedAlignNeck(BaseModule):
             raise ValueError(f'cost_dims ({cost_dims}) and embed_dims '
                              f'({embed_dims}) must divide by num_heads '
                              f'({num_heads})')
+        if synonym_max and num_templates != 1:
+            raise ValueError(
+                'synonym_max=True max-reduces the synonym axis to one cost '
+                f'channel: num_templates must be 1, got {num_templates} (use '
+                "OpenCLIPTextEncoder(synonyms='max'))")
+        self.synonym_max = synonym_max
         self.with_ca, self.with_sa = with_ca, with_sa
         self.use_prompt, self.use_cls_score = use_prompt, use_cls_score
         self.cls_score_scale = cls_score_scale
@@ -159,10 +171,14 @@ class DCPTextGuidedAlignNeck(BaseModule):
                 selection: CategorySelection) -> CostFeatures:
         b, _, h, w = dense_embeds.shape
         k = text_embeds.shape[1]
-        if text_embeds.shape[2] != self.num_templates:
+        if text_embeds.shape[2] != self.num_templates and \
+                not self.synonym_max:
             raise ValueError(f'built for P={self.num_templates} templates, '
                              f'got P={text_embeds.shape[2]}')
         cost_volume = cosine_cost_volume(dense_embeds, text_embeds)
+        if self.synonym_max:
+            # (B, K, S, h, w) -> (B, K, 1, h, w): best synonym per pixel
+            cost_volume = cost_volume.amax(dim=2, keepdim=True)
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B*K, h*w, d)

@@ -116,7 +116,7 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         self.test_cfg = ConfigDict(test_cfg or {})
         check_test_cfg(self.test_cfg)
         check_composition(self.backbone, self.text_encoder, self.neck,
-                          self.decode_head)
+                          self.decode_head, self.text_adapter)
         self.init_vocabularies(train_vocabulary, test_vocabulary)
 
     # ----------------------------------------------------------------- flow

@@ -22,7 +22,7 @@ from ..layers.prompt_templates import (TemplatesLike, resolve_templates,
                                        split_synonyms)
 from ..layers.vocabulary import check_vocabulary
 
-SYNONYM_MODES = ('first', 'average')
+SYNONYM_MODES = ('first', 'average', 'max')
 
 
 class CLIPTextTower(nn.Module):
@@ -75,7 +75,16 @@ class OpenCLIPTextEncoder(BaseModule):
     at the EOT token, projected, L2-normalised (CLIP / CAT-Seg).
     Synonyms (``'bed, couch'``): ``'first'`` embeds the first synonym only
     (CAT-Seg); ``'average'`` averages the normalised embeddings of all
-    synonyms per template and renormalises (SED).
+    synonyms per template and renormalises (SED). ``'max'`` (MAFT+,
+    github.com/jiaosiyu1999/MAFT-Plus ``maft/maft_plus.py``: templates
+    averaged per synonym, then a max over the synonyms' logits) returns one
+    embedding per synonym instead of per template: (T, S, D), S the largest
+    number of synonyms in the vocabulary, each slot the renormalised
+    template average of one synonym; classes with fewer synonyms repeat
+    their first synonym (a max is unchanged by repeats). The max itself
+    needs the image: the neck takes it over the cost volume
+    (``DCPTextGuidedAlignNeck(synonym_max=True)``), so ``num_templates``
+    (the cost channels per class) is 1 in this mode.
 
     Prompts are tokenised to the full context (77) and run on the shortest
     prefix holding every EOT of a chunk of 256 prompts (exact, several times
@@ -93,7 +102,7 @@ class OpenCLIPTextEncoder(BaseModule):
         pretrained: CLIP weights (see ``build_clip_model``).
         templates: ``'imagenet80'``, ``'single'`` or a list of strings with
             one ``'{}'`` each.
-        synonyms: ``'first'`` or ``'average'``.
+        synonyms: ``'first'``, ``'average'`` or ``'max'``.
         finetune: ``'frozen'``, ``'attention'`` (q/v projections, official
             CAT-Seg), ``'attention+pos'`` or ``'full'``.
         cache_dir: optional directory for the disk cache.
@@ -146,8 +155,10 @@ class OpenCLIPTextEncoder(BaseModule):
 
     @property
     def num_templates(self) -> int:
-        """P, the number of prompt templates."""
-        return len(self.templates)
+        """P, cost-volume channels per class: the number of prompt
+        templates, or 1 with ``synonyms='max'`` (synonym axis max-reduced
+        by the neck)."""
+        return 1 if self.synonyms == 'max' else len(self.templates)
 
     @property
     def embed_dims(self) -> int:
@@ -202,7 +213,9 @@ class OpenCLIPTextEncoder(BaseModule):
             outs.append(self.text(tokens[:, :length]))
             self.num_text_forwards += 1
         embeds = F.normalize(torch.cat(outs), dim=-1)  # (M, D)
-        p = self.num_templates
+        p = len(self.templates)
+        if self.synonyms == 'max':
+            return self._per_synonym(embeds, syns, p)
         per_class, start = [], 0
         for group in syns:
             n = len(group) * p
@@ -211,6 +224,24 @@ class OpenCLIPTextEncoder(BaseModule):
                 len(group), p, -1).mean(dim=0))
             start += n
         return F.normalize(torch.stack(per_class), dim=-1)  # (T, P, D)
+
+    @staticmethod
+    def _per_synonym(embeds: Tensor, syns: List[List[str]], p: int) -> Tensor:
+        """(M, D) prompt embeddings -> (T, S, D) template-averaged,
+        renormalised embedding per synonym; short classes repeat their
+        first synonym."""
+        s_max = max(len(g) for g in syns)
+        per_class, start = [], 0
+        for group in syns:
+            n = len(group) * p
+            # (S_c * P, D) -> (S_c, P, D) -> mean over templates (S_c, D)
+            syn = F.normalize(
+                embeds[start:start + n].reshape(len(group), p, -1).mean(dim=1),
+                dim=-1)
+            pad = syn[:1].expand(s_max - len(group), -1)
+            per_class.append(torch.cat([syn, pad]))  # (S, D)
+            start += n
+        return torch.stack(per_class)  # (T, S, D)
 
     def _disk_path(self, key: tuple) -> str:
         digest = hashlib.sha1(repr(key).encode()).hexdigest()
@@ -223,7 +254,8 @@ class OpenCLIPTextEncoder(BaseModule):
             class_names: T category names (comma-separated synonyms allowed).
 
         Returns:
-            (T, P, D) L2-normalised text embeddings (dim -1).
+            (T, P, D) L2-normalised text embeddings (dim -1); (T, S, D) per
+            synonym with ``synonyms='max'``.
 
         Raises:
             ValueError: empty vocabulary, empty or duplicated names (the

@@ -58,17 +58,19 @@ ATTN_MASK_REASON = (
     'run time; checked equal before dropping')
 
 
-def _clip_rules() -> List[KeyRule]:
-    """open_clip / OpenAI CLIP names (image tower, text tower)."""
+def _clip_rules(clip: str = CLIP,
+                logit_scale_reason: str = LOGIT_SCALE_REASON) -> List[KeyRule]:
+    """open_clip / OpenAI CLIP names (image tower, text tower) under the
+    official prefix ``clip``."""
     text = 'text_encoder.text.'
     return [
-        KeyRule(CLIP + 'visual.', 'backbone.visual.'),
-        KeyRule(CLIP + 'logit_scale', None, LOGIT_SCALE_REASON),
-        KeyRule(CLIP + 'positional_embedding', text + 'positional_embedding'),
-        KeyRule(CLIP + 'text_projection', text + 'text_projection'),
-        KeyRule(CLIP + 'token_embedding.', text + 'token_embedding.'),
-        KeyRule(CLIP + 'transformer.', text + 'transformer.'),
-        KeyRule(CLIP + 'ln_final.', text + 'ln_final.'),
+        KeyRule(clip + 'visual.', 'backbone.visual.'),
+        KeyRule(clip + 'logit_scale', None, logit_scale_reason),
+        KeyRule(clip + 'positional_embedding', text + 'positional_embedding'),
+        KeyRule(clip + 'text_projection', text + 'text_projection'),
+        KeyRule(clip + 'token_embedding.', text + 'token_embedding.'),
+        KeyRule(clip + 'transformer.', text + 'transformer.'),
+        KeyRule(clip + 'ln_final.', text + 'ln_final.'),
     ]
 
 

@@ -115,3 +115,17 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='cls_logits'):
         neck(dense, text_all[sel.indices],
              CategorySelection(sel.indices, sel.valid, None))
+
+
+def test_synonym_max_cost():
+    neck = build(num_templates=1, synonym_max=True)
+    dense, _, sel = inputs()
+    text_all = F.normalize(torch.randn(5, 3, D), dim=-1)  # (T, S, D)
+    out = neck(dense, text_all[sel.indices], sel)
+    assert out.cost_volume.shape == (2, 3, 1, 4, 4)
+    img = F.normalize(dense, dim=1)
+    cos = torch.einsum('bdhw,bksd->bkshw', img, text_all[sel.indices])
+    torch.testing.assert_close(out.cost_volume[:, :, 0], cos.amax(dim=2))
+    assert out.cost_embed.shape == (2, 3, 8, 4, 4)
+    with pytest.raises(ValueError, match='num_templates must be 1'):
+        build(num_templates=2, synonym_max=True)

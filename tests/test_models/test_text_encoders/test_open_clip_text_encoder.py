@@ -188,3 +188,25 @@ def test_prompt_templates():
         split_synonyms(' , ')
     with pytest.raises(TypeError):
         split_synonyms(None)
+
+
+def test_synonyms_max_per_synonym_template_average():
+    enc = build(synonyms='max').eval()
+    assert enc.num_templates == 1  # the neck max-reduces the synonym axis
+    out = enc(NAMES)
+    assert out.shape == (5, 2, 32)  # S = 2 ('dog, puppy')
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(5, 2))
+    per_tpl = build(synonyms='first').eval()(['dog', 'puppy', 'cat'])
+    ref = F.normalize(per_tpl.mean(dim=1), dim=-1)  # (3, D)
+    torch.testing.assert_close(out[1], ref[:2], rtol=1e-5, atol=1e-6)
+    # single-synonym classes repeat their synonym (a max ignores repeats)
+    torch.testing.assert_close(out[0, 0], ref[2], rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[0, 0], out[0, 1])
+
+
+def test_vild_templates():
+    vild = resolve_templates('vild14')
+    assert len(vild) == 14 and len(set(vild)) == 14
+    assert vild[0] == 'a photo of a {}.'
+    assert vild[1] == 'This is a photo of a {}'
+    assert vild[-1] == 'There is a large {} in the scene.'
