@@ -139,7 +139,10 @@ def test_refused_switches_and_sizes():
         _cfg(
             'ConvNeXt',
             update=dict(
-                decode_head=dict(fuse_attn=False, fuse_shallow=False))))
+                decode_head=dict(
+                    fuse_attn=False,
+                    fuse_shallow_qk=False,
+                    fuse_shallow_up=False))))
     with pytest.raises(
             ValueError,
             match=r'decode_head CATSegUpsampleHead with neck '

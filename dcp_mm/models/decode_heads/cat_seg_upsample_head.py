@@ -25,7 +25,8 @@ class CATSegUpsampleHead(DCPSpatialEnhancedHead):
     Args:
         see :class:`DCPSpatialEnhancedHead`; ``spatial_enhance``,
         ``fuse_cost`` and ``fuse_attn`` must stay False (use
-        ``DCPSpatialEnhancedHead`` for them), ``fuse_shallow`` True.
+        ``DCPSpatialEnhancedHead`` for them), ``fuse_shallow_up`` True,
+        ``fuse_shallow_qk`` False.
 
     Shapes:
         inputs: dict(cost=CostFeatures (B, K, 128, h, w), inter_feats=
@@ -45,7 +46,8 @@ class CATSegUpsampleHead(DCPSpatialEnhancedHead):
             spatial_enhance=False,
             fuse_cost=False,
             fuse_attn=False,
-            fuse_shallow=True)
+            fuse_shallow_qk=False,
+            fuse_shallow_up=True)
         wrong = {
             k: kwargs[k]
             for k in fixed if k in kwargs and kwargs[k] != fixed[k]

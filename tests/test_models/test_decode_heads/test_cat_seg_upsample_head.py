@@ -64,7 +64,8 @@ def test_is_the_dcp_decoder_without_additions():
     head = build()
     assert isinstance(head, DCPSpatialEnhancedHead)
     assert not head.spatial_enhance and not head.fuse_cost
-    assert not head.fuse_attn and head.fuse_shallow
+    assert not head.fuse_attn and head.fuse_shallow_up
+    assert not head.fuse_shallow_qk
     assert len(head.se_blocks) == 0 and len(head.cost_up) == 0
     # official widths: ConvT 768->256 k2 and 768->128 k4; Up(128, 64, 32)
     full = CATSegUpsampleHead(clip_channels=768, num_templates=1)
@@ -105,4 +106,4 @@ def test_dcp_switches_are_refused(flag):
     with pytest.raises(ValueError, match='CAT-Seg'):
         build(**{flag: True})
     with pytest.raises(ValueError, match='CAT-Seg'):
-        build(fuse_shallow=False)
+        build(fuse_shallow_up=False)
