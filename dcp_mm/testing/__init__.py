@@ -58,7 +58,6 @@ TINY_NECKS: Dict[str, Optional[dict]] = {
         type='DCPTextGuidedAlignNeck',
         cost_dims=16,
         guidance_dims=16,
-        prompt_dims=8,
         sa_patch_dims=8,
         num_heads=2),
     'CAT-Seg aggregation':

@@ -16,7 +16,7 @@ spec.loader.exec_module(bench)
 
 SMALL_HEAD = [
     'model.neck.cost_dims=16', 'model.neck.guidance_dims=16',
-    'model.neck.prompt_dims=8', 'model.neck.sa_patch_dims=8',
+    'model.neck.sa_patch_dims=8',
     'model.neck.num_heads=2', 'model.decode_head.in_channels=16',
     'model.decode_head.channels=4', 'model.decode_head.decoder_dims=(8,4)',
     'model.decode_head.shallow_dims=(4,2)',

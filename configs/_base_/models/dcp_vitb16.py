@@ -40,7 +40,6 @@ model = dict(
         type='DCPTextGuidedAlignNeck',
         cost_dims=128,
         guidance_dims=128,
-        prompt_dims=64,
         sa_patch_dims=64,
         num_heads=4,
         with_ca=True,
