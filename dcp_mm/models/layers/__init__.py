@@ -5,6 +5,8 @@ from .class_linear_attention import (ClassLinearAttention,
 from .cost_volume import cosine_cost_volume
 from .gradual_fusion_block import GradualFusionBlock
 from .guided_swin_block import GuidedSwinBlock, GuidedWindowAttention
+from .sliding_windows import (Window, global_view, resize_view,
+                              sliding_windows, window_views)
 from .structures import CategorySelection, CostFeatures
 from .upsample_block import UpsampleBlock
 from .vocabulary import (check_vocabulary, load_vocabulary, seen_category_mask,
@@ -18,4 +20,7 @@ __all__ = [
 __all__ += [
     'CATSegAggregationLayer', 'ClassLinearAttention', 'ClassTransformerLayer',
     'linear_attention', 'GradualFusionBlock'
+]
+__all__ += [
+    'Window', 'sliding_windows', 'resize_view', 'window_views', 'global_view'
 ]

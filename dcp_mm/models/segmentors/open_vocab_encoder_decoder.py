@@ -13,6 +13,8 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
+from ..layers.sliding_windows import (global_view, resize_view,
+                                      sliding_windows, window_views)
 from ..layers.structures import CategorySelection
 from ..layers.tensor_contract import check_tensor_contracts
 from ..layers.vocabulary import (VocabularyLike, check_label_values,
@@ -273,6 +275,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         """Per-pixel BCE over the selected categories of each image."""
         t = len(self.current_vocabulary())
         gt = self._gt_categories(data_samples, t)
+        # CAT-Seg ViT-L: 384 crops squashed to CLIP's 336 (train_cfg key)
+        inputs = resize_view(inputs, self.train_cfg.get('input_resize'))
         head_inputs, _ = self._decode(inputs, gt)
         losses = self.decode_head.loss(head_inputs, data_samples,
                                        self.train_cfg)
@@ -303,41 +307,39 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
 
     def _slide(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Sliding windows (+ global view): logit of averaged probabilities;
-        the selected-category mask (B, T) is the union over all passes."""
-        h_stride, w_stride = self.test_cfg.stride
-        h_crop, w_crop = self.test_cfg.crop_size
+        the selected-category mask (B, T) is the union over all passes.
+        test_cfg: crop_size, stride, window_resize (every view resized to
+        it before the model, logits back to the crop; CAT-Seg ViT-L),
+        global_view."""
+        crop = tuple(self.test_cfg.crop_size)
+        resize = self.test_cfg.get('window_resize')
         b, _, h_img, w_img = inputs.shape
-        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
-        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+        windows = sliding_windows((h_img, w_img), crop, self.test_cfg.stride)
         probs = count = selected = None
-        for h_idx in range(h_grids):
-            for w_idx in range(w_grids):
-                y1 = min(h_idx * h_stride, max(h_img - h_crop, 0))
-                x1 = min(w_idx * w_stride, max(w_img - w_crop, 0))
-                y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
-                crop = inputs[:, :, y1:y2, x1:x2]
-                logit, _, sel = self._whole(crop) if crop.shape[-2:] != (
-                    h_crop, w_crop) else self._encode_decode(crop)
-                if probs is None:
-                    t = logit.shape[1]
-                    probs = inputs.new_zeros((b, t, h_img, w_img))
-                    count = inputs.new_zeros((b, 1, h_img, w_img))
-                    selected = torch.zeros_like(sel)
-                selected |= sel
-                probs[:, :, y1:y2, x1:x2] += logit.sigmoid()
-                count[:, :, y1:y2, x1:x2] += 1
+        for win, view in zip(windows, window_views(inputs, windows, resize)):
+            logit, _, sel = self._whole(view) if resize is None and \
+                view.shape[-2:] != crop else self._encode_decode(view)
+            logit = resize_view(logit, (win.y2 - win.y1, win.x2 - win.x1))
+            if probs is None:
+                t = logit.shape[1]
+                probs = inputs.new_zeros((b, t, h_img, w_img))
+                count = inputs.new_zeros((b, 1, h_img, w_img))
+                selected = torch.zeros_like(sel)
+            selected |= sel
+            probs[:, :, win.y1:win.y2, win.x1:win.x2] += logit.sigmoid()
+            count[:, :, win.y1:win.y2, win.x1:win.x2] += 1
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
         probs = probs / count
         dense = None
         if self.test_cfg.get('global_view', False):
             g_logit, dense, sel = self._encode_decode(
-                self._resize(inputs, (h_crop, w_crop)))
+                global_view(inputs, crop, resize))
             selected |= sel
             probs = (probs + self._resize(g_logit,
                                           (h_img, w_img)).sigmoid()) / 2
         elif self.post_processor is not None:
-            dense = self.extract_feat(self._resize(
-                inputs, (h_crop, w_crop))).dense_embeds
+            dense = self.extract_feat(global_view(inputs, crop,
+                                                  resize)).dense_embeds
         return torch.logit(probs.clamp(1e-6, 1 - 1e-6)), dense, selected
 
     def _inference(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

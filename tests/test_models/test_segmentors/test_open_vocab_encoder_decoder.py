@@ -157,3 +157,33 @@ def test_predict_records_selected_categories(mode):
     if mode == 'whole':
         unselected = preds[0].seg_logits.data[2:]  # (T-2, H, W)
         assert torch.all(unselected == model.unselected_logit)
+
+
+def test_window_resize_protocol_and_train_input_resize():
+    """CAT-Seg ViT-L protocol in test_cfg keys: windows of ``crop_size``
+    resized to ``window_resize`` before the model, global view resized
+    twice; train_cfg ``input_resize`` squashes the training crops."""
+    test_cfg = dict(
+        mode='slide',
+        crop_size=(48, 48),
+        stride=(32, 32),
+        window_resize=(32, 32),
+        global_view=True)
+    model = MODELS.build(
+        tiny_cfg(test_cfg=test_cfg,
+                 train_cfg=dict(input_resize=(24, 24)))).eval()
+    model.set_vocabulary(VOCAB, 'test')
+    seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    data = model.data_preprocessor(batch(size=80), False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert out[0].seg_logits.data.shape == (5, 80, 80)
+    # 2 x 2 windows (starts 0 and 32) + the global view, all at 32 x 32
+    assert seen == [(32, 32)] * 5
+    seen.clear()
+    model.train()
+    data = model.data_preprocessor(batch(size=32), True)
+    losses = model(**data, mode='loss')
+    assert seen == [(24, 24)] and torch.isfinite(losses['loss_bce'])
