@@ -139,7 +139,7 @@ def tiny_dcp_model_cfg(**overrides) -> dict:
             type='OpenCLIPTextEncoder',
             model_name='dcp-tiny',
             templates=list(TINY_TEMPLATES),
-            finetune='frozen'),
+            finetune='attention'),
         selector=copy.deepcopy(TINY_SELECTORS['DCS']),
         neck=copy.deepcopy(TINY_NECKS['TGA']),
         decode_head=copy.deepcopy(TINY_HEADS['Spatial Enhanced']),

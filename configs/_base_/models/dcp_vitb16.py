@@ -29,7 +29,10 @@ model = dict(
         model_name='ViT-B-16',
         templates='imagenet80',
         synonyms='first',
-        finetune='frozen'),
+        # text q/v fine-tuned as CAT-Seg's (lr x0.01 through the schedule's
+        # paramwise_cfg 'text_encoder'); gradients only through the
+        # categories that reach the decoder (encode_selected)
+        finetune='attention'),
     selector=dict(
         type='DCPCategorySelector',
         tau=0.5,

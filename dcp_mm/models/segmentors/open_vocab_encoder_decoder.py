@@ -201,9 +201,18 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
                 ) -> Tuple[Dict, object]:
         """Run encoder, text encoder, selector and neck; head inputs."""
         feats = self.extract_feat(inputs)
-        text = self.text_encoder(self.current_vocabulary())
+        vocab = self.current_vocabulary()
+        text = self.text_encoder(vocab)  # (T, P, D), cached, no gradient
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         selection = self._select(feats, text_avg, gt_categories)
+        if self.training and torch.is_grad_enabled() and \
+                self.text_encoder.has_trainable_params:
+            # text fine-tuning: gradient through the U categories that
+            # reach the decoder (selected + ground truth) only
+            picked = [selection.indices[selection.valid]]
+            idx = torch.unique(torch.cat(picked + list(gt_categories or [])))
+            text = text.index_copy(
+                0, idx, self.text_encoder.encode_selected(vocab, idx))
         # (T, P, D)[B, K] -> (B, K, P, D)
         text_sel = text[selection.indices]
         cost = self.neck(feats.dense_embeds, text_sel, selection)
