@@ -14,6 +14,10 @@ clip_size = (336, 336)
 model = dict(
     backbone=dict(model_name='ViT-L-14-336', out_indices=(8, 16)),
     text_encoder=dict(model_name='ViT-L-14-336'),
+    # choice (Table II fit: 443.6 M total / 80.3 M learnable): the shallow
+    # features of the 1024-wide ViT-L are upsampled to 512 / 256 channels
+    # (CAT-Seg: 256 / 128); the paper does not print these widths
+    decode_head=dict(shallow_up_dims=(512, 256)),
     train_cfg=dict(input_resize=clip_size),
     test_cfg=dict(
         mode='slide',

@@ -41,10 +41,13 @@ model = dict(
         add_gt_in_training=True),
     neck=dict(
         type='DCPTextGuidedAlignNeck',
-        cost_dims=128,
-        guidance_dims=128,
-        sa_patch_dims=64,
-        num_heads=4,
+        cost_dims=128,  # choice: CAT-Seg's cost feature width
+        # paper (Eq. 7): "dimensionally aligned textual guidance", d_g = D
+        guidance_dims=None,
+        sa_patch_dims=64,  # choice: d' of Eq. 11 (not printed)
+        num_heads=4,  # choice: CAT-Seg's heads (not printed)
+        # choice (Table II fit): the Transformer MLP width 4x in both branches
+        mlp_ratio=4.0,
         with_ca=True,
         with_sa=True,
         use_prompt=True,
@@ -53,18 +56,20 @@ model = dict(
         type='DCPSpatialEnhancedHead',
         in_channels=128,
         channels=32,
+        # choice: CAT-Seg's decoder widths (the paper does not print them)
         decoder_dims=(64, 32),
         shallow_dims=(32, 16),
         shallow_up_dims=(256, 128),
-        cost_guidance_dims=(32, 16),
-        num_layers=2,
+        cost_guidance_dims=(32, 16),  # choice: SED's C_0 guidance widths
+        num_layers=2,  # paper: L = 2
         spatial_enhance=True,
         fuse_shallow_qk=True,  # F_s in the Swin Q/K (Eq. 13)
         fuse_shallow_up=True,  # F_s in the U-Net path (Eq. 15)
         fuse_cost=True,
         fuse_attn=True,
-        num_heads=4,
-        window_size=12,
+        num_heads=4,  # choice: CAT-Seg's Swin heads
+        window_size=12,  # choice: CAT-Seg's window on the 24 x 24 grid
+        rel_pos_bias=True,  # paper: "the rest of the Swin ... unchanged"
         ignore_index=255,
         loss_decode=dict(type='CategoryBCELoss', loss_weight=1.0)),
     post_processor=dict(type='DCPTagValidator', top_k=5),

@@ -33,7 +33,11 @@ def cosine_cost_volume(dense_embeds: Tensor,
         raise ValueError(
             f'embedding dims differ: image D={dense_embeds.shape[1]}, '
             f'text D={text_embeds.shape[-1]}')
-    with torch.autocast(device_type=dense_embeds.device.type, enabled=False):
+    # meta tensors (shape-only FLOP counting) have no autocast of their own
+    device_type = dense_embeds.device.type
+    if device_type == 'meta':
+        device_type = 'cpu'
+    with torch.autocast(device_type=device_type, enabled=False):
         img = F.normalize(dense_embeds.float(), dim=1)
         txt = text_embeds.float()
         if normalize_text:

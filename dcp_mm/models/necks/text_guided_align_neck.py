@@ -60,7 +60,8 @@ class DCPTextGuidedAlignNeck(BaseModule):
         num_templates: P (injected by the segmentor from the text encoder).
         cost_dims: d, channels of the cost feature. Default 128 (CAT-Seg).
         guidance_dims: d_g, width of G and of the prompt token p. Default
-            128.
+            None = D: Eq. 7 maps the concatenation "into the dimensionally
+            aligned textual guidance", aligned with the patch features.
         sa_patch_dims: d', width of the projected patch feature in SA.
         num_heads: heads of both attentions.
         mlp_ratio: hidden width of both MLPs relative to their input.
@@ -82,7 +83,7 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  embed_dims: int,
                  num_templates: int,
                  cost_dims: int = 128,
-                 guidance_dims: int = 128,
+                 guidance_dims: Optional[int] = None,
                  sa_patch_dims: int = 64,
                  num_heads: int = 4,
                  mlp_ratio: float = 2.0,
@@ -108,6 +109,9 @@ class DCPTextGuidedAlignNeck(BaseModule):
         self.num_heads = num_heads
         self.embed_dims = embed_dims
         self.num_templates = num_templates
+        if guidance_dims is None:
+            guidance_dims = embed_dims
+        check_positive_ints(guidance_dims=guidance_dims)
         self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
         if with_ca:
             in_g = embed_dims + (1 if use_cls_score else 0)
