@@ -239,6 +239,7 @@ class SEDGradualFusionHead(BaseDecodeHead):
         alive = selection.valid
         position = torch.arange(k, device=x.device).expand(b, k)
         aux_maps = []
+        compacted = False  # whether CER removed categories
         for i, block in enumerate(self.blocks):
             kk = x.shape[1]
             if with_aux or cer_topk is not None:
@@ -251,6 +252,7 @@ class SEDGradualFusionHead(BaseDecodeHead):
                     if not torch.equal(keep, alive):
                         alive, order, (x, cg, position) = self._compact(
                             keep, x, cg, position)
+                        compacted = True
                         kk = x.shape[1]
             # (B, K', c, H, W) -> (B*K', c, 2H, 2W) -> (B, K', c', 2H, 2W)
             cg = self.cost_up[i](cg.flatten(0, 1))
@@ -260,9 +262,7 @@ class SEDGradualFusionHead(BaseDecodeHead):
             x = y.reshape(b, kk, *y.shape[1:])
         logits = self.conv_seg(x.flatten(0, 1))
         logits = logits.reshape(b, x.shape[1], *logits.shape[-2:])
-        if logits.shape[1] != k or not torch.equal(
-                position,
-                torch.arange(k, device=x.device).expand(b, k)):
+        if compacted:
             full = logits.new_full((b, k + 1, *logits.shape[-2:]),
                                    self.rejected_logit)
             # rejected / padding slots write to a spare channel K
