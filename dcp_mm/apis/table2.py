@@ -70,10 +70,10 @@ TABLE2_ROWS: Tuple[Table2Row, ...] = (
 / ConvNeXt-B counterparts."""
 
 TABLE2_COLUMNS = ('model', 'views', 'K', 'learnable_M', 'paper_learnable_M',
-                  'learnable_ratio', 'total_M', 'paper_total_M',
-                  'total_ratio', 'GFLOPs', 'paper_GFLOPs', 'GFLOPs_ratio',
-                  'GFLOPs_one_view', 'encoder_GFLOPs_per_view',
-                  'GFLOPs_per_category', 'text_GFLOPs_per_prompt')
+                  'learnable_ratio', 'total_M', 'paper_total_M', 'total_ratio',
+                  'GFLOPs', 'paper_GFLOPs', 'GFLOPs_ratio', 'GFLOPs_one_view',
+                  'encoder_GFLOPs_per_view', 'GFLOPs_per_category',
+                  'text_GFLOPs_per_prompt')
 """Columns of :func:`table2` rows."""
 
 
@@ -101,9 +101,10 @@ def count_params(model: torch.nn.Module) -> Tuple[float, float]:
     return total / 1e6, learn / 1e6
 
 
-def protocol_views(test_cfg: dict,
-                   image_size: Sequence[int] = TEST_IMAGE_SIZE
-                   ) -> Tuple[int, Tuple[int, int]]:
+def protocol_views(
+    test_cfg: dict,
+    image_size: Sequence[int] = TEST_IMAGE_SIZE
+) -> Tuple[int, Tuple[int, int]]:
     """(number of views, model input size of a view) of a test protocol.
 
     ``slide``: the windows of ``image_size`` plus the global view if
@@ -143,15 +144,14 @@ def _selection(k: int, valid_device: str) -> CategorySelection:
         torch.empty(1, k, device=meta))
 
 
-def view_gflops(model, size: Sequence[int],
-                k: int) -> Tuple[float, float]:
+def view_gflops(model, size: Sequence[int], k: int) -> Tuple[float, float]:
     """(encoder, neck + head) GFLOPs of one view of ``size`` with K
     categories (batch 1), on meta tensors."""
     x = torch.empty(1, 3, int(size[0]), int(size[1]), device='meta')
     enc, feats = _gflops(lambda: model.backbone(x))
     dim = feats.dense_embeds.shape[1]
-    text = torch.empty(1, k, model.text_encoder.num_templates, dim,
-                       device='meta')
+    text = torch.empty(
+        1, k, model.text_encoder.num_templates, dim, device='meta')
     # a neck that branches on ``selection.valid.all()`` needs real booleans
     for device in ('meta', 'cpu'):
         sel = _selection(k, device)
@@ -159,10 +159,11 @@ def view_gflops(model, size: Sequence[int],
             neck, cost = _gflops(
                 lambda: model.neck(feats.dense_embeds, text, sel))
             head, _ = _gflops(lambda: model.decode_head.forward(
-                dict(cost=cost,
-                     inter_feats=feats.inter_feats,
-                     attn=feats.attn_weights,
-                     selection=sel)))
+                dict(
+                    cost=cost,
+                    inter_feats=feats.inter_feats,
+                    attn=feats.attn_weights,
+                    selection=sel)))
             return enc, neck + head
         except (RuntimeError, NotImplementedError):
             if device == 'cpu':

@@ -16,9 +16,9 @@ spec.loader.exec_module(bench)
 
 SMALL_HEAD = [
     'model.neck.cost_dims=16', 'model.neck.guidance_dims=16',
-    'model.neck.sa_patch_dims=8',
-    'model.neck.num_heads=2', 'model.decode_head.in_channels=16',
-    'model.decode_head.channels=4', 'model.decode_head.decoder_dims=(8,4)',
+    'model.neck.sa_patch_dims=8', 'model.neck.num_heads=2',
+    'model.decode_head.in_channels=16', 'model.decode_head.channels=4',
+    'model.decode_head.decoder_dims=(8,4)',
     'model.decode_head.shallow_dims=(4,2)',
     'model.decode_head.shallow_up_dims=(8,4)',
     'model.decode_head.cost_guidance_dims=(4,2)',
@@ -54,8 +54,8 @@ def test_quick_benchmark_run(tmp_path):
 def test_text_finetune_rows(tmp_path):
     rows = bench.main([
         str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py'), '--names', 'dcp',
-        '--no-inference', '--text-finetune', '--img-size', '64',
-        '--repeats', '1', '--warmup', '0', '--train-batch', '2', '--out-dir',
+        '--no-inference', '--text-finetune', '--img-size', '64', '--repeats',
+        '1', '--warmup', '0', '--train-batch', '2', '--out-dir',
         str(tmp_path), '--cfg-options', *TINY_CFG_OPTIONS, *SMALL_HEAD
     ])['text_finetune']
     by_mode = {r['text_finetune']: r for r in rows}

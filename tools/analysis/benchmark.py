@@ -437,7 +437,6 @@ def bench_text_finetune(name: str, config: str, args) -> List[dict]:
                 iter_ms=round(ms, 1),
                 peak_rss_MB=round(peak, 1)))
         print(f'[benchmark] {rows[-1]}', flush=True)
-        del model, optim
     return rows
 
 
@@ -785,8 +784,7 @@ def main(argv=None) -> Dict[str, List[dict]]:
             markdown(text_ft, TEXT_FT_COLS)
         ]
         write_csv(
-            osp.join(args.out_dir, 'text_finetune.csv'), text_ft,
-            TEXT_FT_COLS)
+            osp.join(args.out_dir, 'text_finetune.csv'), text_ft, TEXT_FT_COLS)
     targets = check_targets(infer, train, dcp, baseline, k_var)
     if targets:
         report += ['', '## Targets', '', targets]

@@ -77,5 +77,7 @@ model = dict(
     # CAT-Seg's protocol: 384 tiles with stride 256 over the image resized to
     # 640 x 640 (test pipeline), plus one global view resized to 384.
     test_cfg=dict(
-        mode='slide', crop_size=model_crop_size, stride=(256, 256),
+        mode='slide',
+        crop_size=model_crop_size,
+        stride=(256, 256),
         global_view=True))

@@ -72,8 +72,8 @@ class GuidedWindowAttention(nn.Module):
         shift_size: cyclic shift (0 for W-MSA, window_size // 2 for SW-MSA).
         rel_pos_bias: add Swin's learnable relative-position bias
             ``B`` (a ((2 window - 1)^2, heads) table, truncated-normal
-            init with std 0.02 as Swin) to the attention logits. Default True (Swin; DCP-CLIP Sec. III-C);
-            False for CAT-Seg.
+            init with std 0.02 as Swin) to the attention logits. Default
+            True (Swin; DCP-CLIP Sec. III-C); False for CAT-Seg.
     """
 
     def __init__(self,

@@ -98,4 +98,3 @@ def global_view(image: Tensor, crop_size: Sequence[int],
     Shapes: image (B, C, H, W) -> (B, C, h_r, w_r).
     """
     return resize_view(resize_view(image, crop_size), window_resize)
-

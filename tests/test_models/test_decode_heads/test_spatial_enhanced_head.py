@@ -64,8 +64,11 @@ def test_shapes_per_depth(num_layers):
 @pytest.mark.parametrize('kw', [
     dict(spatial_enhance=False),
     dict(fuse_shallow_qk=False, fuse_cost=False, fuse_attn=False),
-    dict(fuse_shallow_up=False, fuse_shallow_qk=False, fuse_cost=False,
-         fuse_attn=False),
+    dict(
+        fuse_shallow_up=False,
+        fuse_shallow_qk=False,
+        fuse_cost=False,
+        fuse_attn=False),
     dict(fuse_shallow_up=False),
     dict(fuse_cost=False, fuse_attn=False),
     dict(rel_pos_bias=False),

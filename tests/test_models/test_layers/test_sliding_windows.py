@@ -45,8 +45,7 @@ def test_windows_resized_to_clip_resolution():
     assert torch.equal(views[2], ref)
     g = global_view(img, (384, 384), (336, 336))
     two_step = F.interpolate(
-        F.interpolate(
-            img, (384, 384), mode='bilinear', align_corners=False),
+        F.interpolate(img, (384, 384), mode='bilinear', align_corners=False),
         (336, 336),
         mode='bilinear',
         align_corners=False)
@@ -59,12 +58,10 @@ def test_windows_resized_to_clip_resolution():
         is img
 
 
-@pytest.mark.parametrize('size,crop,stride', [((500, 700), (384, 384),
-                                                (256, 256)),
-                                               ((100, 90), (384, 384),
-                                                (256, 256)),
-                                               ((640, 640), (336, 336),
-                                                (224, 224))])
+@pytest.mark.parametrize('size,crop,stride',
+                         [((500, 700), (384, 384), (256, 256)),
+                          ((100, 90), (384, 384), (256, 256)),
+                          ((640, 640), (336, 336), (224, 224))])
 def test_windows_cover_the_image_and_stay_inside(size, crop, stride):
     wins = sliding_windows(size, crop, stride)
     covered = torch.zeros(size, dtype=torch.bool)

@@ -120,11 +120,11 @@ def test_prompt_is_a_key_value_token_not_a_bias():
     with torch.no_grad():  # a generic (trained-like) point: random weights
         for p in with_p.parameters():
             p.normal_(std=0.5)
-    without = build(
-        use_cls_score=False, use_prompt=False, with_sa=False)
-    without.load_state_dict(
-        {k: v
-         for k, v in with_p.state_dict().items() if k != 'prompt'})
+    without = build(use_cls_score=False, use_prompt=False, with_sa=False)
+    without.load_state_dict({
+        k: v
+        for k, v in with_p.state_dict().items() if k != 'prompt'
+    })
     assert with_p.prompt.shape == (1, 8)
     dense, text_all, sel = inputs(b=2, k=3, h=6, w=6)
     a = without(dense, text_all[sel.indices], sel).cost_embed
@@ -154,8 +154,8 @@ def test_ca_only_is_eq11_12_without_attention():
     from einops import rearrange
     c0 = torch.einsum('bdhw,bkpd->bkphw', F.normalize(dense, dim=1),
                       F.normalize(text_all[sel.indices], dim=-1))
-    cost = rearrange(neck.cost_embed(c0.flatten(0, 1)),
-                     'bk c h w -> bk (h w) c')
+    cost = rearrange(
+        neck.cost_embed(c0.flatten(0, 1)), 'bk c h w -> bk (h w) c')
     patches = rearrange(dense, 'b d h w -> b (h w) d')
     g, pad = neck.text_guidance(text_all[sel.indices], sel)
     ca = neck.cross_attn(patches, g, g, key_padding_mask=pad)[0]

@@ -50,9 +50,9 @@ def test_scores_bit_exact_with_official_normalisations():
     dense = torch.randn(b, d, 5, 5)
     # official
     off_text = raw / raw.norm(dim=-1, keepdim=True)
-    corr = torch.einsum('bchw, btpc -> bpthw', F.normalize(dense, dim=1),
-                        F.normalize(off_text, dim=-1)[None].expand(b, -1, -1,
-                                                                  -1))
+    corr = torch.einsum(
+        'bchw, btpc -> bpthw', F.normalize(dense, dim=1),
+        F.normalize(off_text, dim=-1)[None].expand(b, -1, -1, -1))
     off_score = corr.permute(0, 2, 1, 3, 4).flatten(-3).max(dim=-1)[0]
     off_top = off_score.topk(256, dim=-1, sorted=False)[1]
     # dcp_mm: encoder output, then the segmentor's text_avg
