@@ -235,14 +235,21 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         full.scatter_(1, index[:, :, None, None].expand(-1, -1, h, w), logits)
         return full[:, :num_classes]
 
-    def _encode_decode(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Full-vocabulary logits (B, T, H, W) at the input size, the
-        dense CLIP embeddings (B, D, h, w) of this input and the selected
-        categories as a mask (B, T) bool."""
+    def _encode_decode(
+        self,
+        inputs: Tensor,
+        out_size: Optional[Tuple[int, int]] = None
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Full-vocabulary logits (B, T, H, W) at ``out_size`` (default: the
+        input size), the dense CLIP embeddings (B, D, h, w) of this input
+        and the selected categories as a mask (B, T) bool."""
         head_inputs, feats = self._decode(inputs)
         logits = self.decode_head.forward(head_inputs)
         logits = F.interpolate(
-            logits, inputs.shape[-2:], mode='bilinear', align_corners=False)
+            logits,
+            out_size or inputs.shape[-2:],
+            mode='bilinear',
+            align_corners=False)
         t = len(self.current_vocabulary())
         selection = head_inputs['selection']
         return (self._scatter(logits, selection, t), feats.dense_embeds,
@@ -326,9 +333,11 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         windows = sliding_windows((h_img, w_img), crop, self.test_cfg.stride)
         probs = count = selected = None
         for win, view in zip(windows, window_views(inputs, windows, resize)):
+            # logits resized once, from the head's output to the window
+            # (CAT-Seg: 96 -> 384 for a 336 view)
             logit, _, sel = self._whole(view) if resize is None and \
-                view.shape[-2:] != crop else self._encode_decode(view)
-            logit = resize_view(logit, (win.y2 - win.y1, win.x2 - win.x1))
+                view.shape[-2:] != crop else self._encode_decode(
+                    view, (win.y2 - win.y1, win.x2 - win.x1))
             if probs is None:
                 t = logit.shape[1]
                 probs = inputs.new_zeros((b, t, h_img, w_img))
@@ -341,11 +350,13 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         probs = probs / count
         dense = None
         if self.test_cfg.get('global_view', False):
+            # CAT-Seg: global logits to the window size, sigmoid, then the
+            # probabilities resized to the image
             g_logit, dense, sel = self._encode_decode(
-                global_view(inputs, crop, resize))
+                global_view(inputs, crop, resize), crop)
             selected |= sel
-            probs = (probs + self._resize(g_logit,
-                                          (h_img, w_img)).sigmoid()) / 2
+            probs = (probs + self._resize(g_logit.sigmoid(),
+                                          (h_img, w_img))) / 2
         elif self.post_processor is not None:
             dense = self.extract_feat(global_view(inputs, crop,
                                                   resize)).dense_embeds

@@ -2,6 +2,8 @@ import copy
 
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from dcp_mm.models.selectors import pad_selections
@@ -186,3 +188,46 @@ def test_window_resize_protocol_and_train_input_resize():
     data = model.data_preprocessor(batch(size=32), True)
     losses = model(**data, mode='loss')
     assert seen == [(24, 24)] and torch.isfinite(losses['loss_bce'])
+
+
+def test_slide_matches_catseg_fold_average():
+    """The slide result equals CAT-Seg's inference_sliding_window: unfold
+    windows, each resized to window_resize, logits to the window size,
+    sigmoid, fold / count; global view logits to the window size, sigmoid,
+    resized to the image; (windows + global) / 2."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+    test_cfg = dict(
+        mode='slide',
+        crop_size=(48, 48),
+        stride=(32, 32),
+        window_resize=(32, 32),
+        global_view=True)
+    model = MODELS.build(tiny_cfg(test_cfg=test_cfg)).eval()
+    model.set_vocabulary(VOCAB, 'test')
+    x = torch.randn(1, 3, 80, 80)
+    with torch.no_grad():
+        probs = model.inference(x, [{}]).sigmoid()
+        unfold = nn.Unfold(kernel_size=48, stride=32)
+        fold = nn.Fold((80, 80), kernel_size=48, stride=32)
+        # (1, 3*48*48, L) -> (L, 3, 48, 48)
+        crops = unfold(x)[0].t().reshape(-1, 3, 48, 48)
+        outs = []
+        for crop in crops:
+            view = F.interpolate(
+                crop[None], (32, 32), mode='bilinear', align_corners=False)
+            outs.append(model._encode_decode(view, (48, 48))[0].sigmoid())
+        outs = torch.cat(outs)  # (L, T, 48, 48)
+        ones = torch.ones(1, 1, 80, 80)
+        # (L, T, 48, 48) -> (1, T*48*48, L) -> fold -> (1, T, 80, 80)
+        win = fold(outs.flatten(1).t()[None]) / fold(unfold(ones))
+        g = F.interpolate(
+            F.interpolate(x, (48, 48), mode='bilinear', align_corners=False),
+            (32, 32),
+            mode='bilinear',
+            align_corners=False)
+        g = model._encode_decode(g, (48, 48))[0].sigmoid()
+        g = F.interpolate(g, (80, 80), mode='bilinear', align_corners=False)
+        ref = (win + g) / 2
+    torch.testing.assert_close(
+        probs, ref.clamp(1e-6, 1 - 1e-6), atol=1e-5, rtol=1e-5)
