@@ -195,8 +195,6 @@ def test_slide_matches_catseg_fold_average():
     windows, each resized to window_resize, logits to the window size,
     sigmoid, fold / count; global view logits to the window size, sigmoid,
     resized to the image; (windows + global) / 2."""
-    import torch.nn as nn
-    import torch.nn.functional as F
     test_cfg = dict(
         mode='slide',
         crop_size=(48, 48),
