@@ -72,8 +72,13 @@ BENCHMARK_TITLES: Dict[str, str] = dict(
 NO_DCS = ('model.selector', )
 NO_TGA = ('model.neck.with_ca', 'model.neck.with_sa')
 PLAIN_DECODER = ('model.decode_head.spatial_enhance',
-                 'model.decode_head.fuse_shallow',
+                 'model.decode_head.fuse_shallow_up',
+                 'model.decode_head.fuse_shallow_qk',
                  'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
+# Table VI(c) "none": no fusion into the Swin Q/K; the U-Net path keeps F_s
+# ("without fusion, the decoder relies solely on shallow features")
+QK_FUSION = ('model.decode_head.fuse_shallow_qk',
+             'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
 NO_TV = ('model.post_processor', )
 UNUSED_PARAMS = ('find_unused_parameters', )
 """Rows without the attention guidance A leave the query projection of the
@@ -287,11 +292,11 @@ _TABLE_LIST = [
         benchmarks=PAPER_BENCHMARKS,
         rows=(
             _row('none', 'fuse-none', (11.6, 19.1, 31.3, 56.8, 94.7),
-                 PLAIN_DECODER[1:] + UNUSED_PARAMS),
+                 QK_FUSION + UNUSED_PARAMS),
             _row('+F_s', 'fuse-shallow', (11.8, 19.4, 31.8, 57.6, 95.5),
-                 PLAIN_DECODER[2:] + UNUSED_PARAMS),
+                 QK_FUSION[1:] + UNUSED_PARAMS),
             _row('+C_0', 'fuse-shallow-cost', (12.0, 19.5, 32.1, 57.8, 95.7),
-                 PLAIN_DECODER[3:] + UNUSED_PARAMS),
+                 QK_FUSION[2:] + UNUSED_PARAMS),
             _row('+A', None, _FULL),
         )),
     AblationTable(

@@ -72,7 +72,6 @@ TINY_NECKS: Dict[str, Optional[dict]] = {
         type='DCPTextGuidedAlignNeck',
         cost_dims=16,
         guidance_dims=16,
-        prompt_dims=8,
         sa_patch_dims=8,
         num_heads=2),
     'CAT-Seg aggregation':
@@ -154,7 +153,7 @@ def tiny_dcp_model_cfg(**overrides) -> dict:
             type='OpenCLIPTextEncoder',
             model_name='dcp-tiny',
             templates=list(TINY_TEMPLATES),
-            finetune='frozen'),
+            finetune='attention'),
         selector=copy.deepcopy(TINY_SELECTORS['DCS']),
         neck=copy.deepcopy(TINY_NECKS['TGA']),
         decode_head=copy.deepcopy(TINY_HEADS['Spatial Enhanced']),

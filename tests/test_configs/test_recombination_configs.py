@@ -198,7 +198,8 @@ def test_parts(name):
         assert model.backbone.model_name == \
             model.text_encoder.model_name == 'convnext_base_w_320'
         assert not model.decode_head.fuse_attn
-        assert not model.decode_head.fuse_shallow
+        assert not model.decode_head.fuse_shallow_qk
+        assert not model.decode_head.fuse_shallow_up
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))

@@ -145,7 +145,10 @@ def test_refused_switches_and_sizes():
         _cfg(
             'ConvNeXt',
             update=dict(
-                decode_head=dict(fuse_attn=False, fuse_shallow=False))))
+                decode_head=dict(
+                    fuse_attn=False,
+                    fuse_shallow_qk=False,
+                    fuse_shallow_up=False))))
     e = refusal(
         _cfg(
             neck='CAT-Seg aggregation',

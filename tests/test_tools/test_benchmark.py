@@ -16,9 +16,9 @@ spec.loader.exec_module(bench)
 
 SMALL_HEAD = [
     'model.neck.cost_dims=16', 'model.neck.guidance_dims=16',
-    'model.neck.prompt_dims=8', 'model.neck.sa_patch_dims=8',
-    'model.neck.num_heads=2', 'model.decode_head.in_channels=16',
-    'model.decode_head.channels=4', 'model.decode_head.decoder_dims=(8,4)',
+    'model.neck.sa_patch_dims=8', 'model.neck.num_heads=2',
+    'model.decode_head.in_channels=16', 'model.decode_head.channels=4',
+    'model.decode_head.decoder_dims=(8,4)',
     'model.decode_head.shallow_dims=(4,2)',
     'model.decode_head.shallow_up_dims=(8,4)',
     'model.decode_head.cost_guidance_dims=(4,2)',
@@ -87,7 +87,33 @@ def test_maftp_plugins_run(tmp_path, capsys):
         assert (out / name).is_file(), name
 
 
+def test_text_finetune_rows(tmp_path):
+    rows = bench.main([
+        str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py'), '--names', 'dcp',
+        '--no-inference', '--text-finetune', '--img-size', '64', '--repeats',
+        '1', '--warmup', '0', '--train-batch', '2', '--out-dir',
+        str(tmp_path), '--cfg-options', *TINY_CFG_OPTIONS, *SMALL_HEAD
+    ])['text_finetune']
+    by_mode = {r['text_finetune']: r for r in rows}
+    assert set(by_mode) == set(bench.TEXT_FT_MODES)
+    p = by_mode['frozen']['P']
+    assert by_mode['frozen']['prompts_with_grad'] == 0
+    assert by_mode['full-vocabulary']['prompts_with_grad'] == 171 * p
+    assert 0 < by_mode['selected-only']['prompts_with_grad'] < 171 * p
+    assert (tmp_path / 'text_finetune.csv').is_file()
+
+
+def test_table2_flag(tmp_path):
+    rows = bench.main(['--table2', '--out-dir', str(tmp_path)])['table2']
+    assert [r['model'] for r in rows][:3] == [
+        'CAT-Seg ViT-L/14@336', 'SED ConvNeXt-L', 'DCP-CLIP ViT-L/14@336'
+    ]
+    assert (tmp_path / 'table2.md').is_file()
+
+
 def test_bad_arguments():
+    with pytest.raises(SystemExit):
+        bench.parse_args([])
     cfg = str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py')
     with pytest.raises(SystemExit):
         bench.parse_args([cfg, '--vocab-sizes', '21'])

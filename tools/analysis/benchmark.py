@@ -24,10 +24,21 @@ run once per T):
   step (forward + backward + AdamW, batch 1, ``--plugin-vocab-size``
   categories) and its peak RSS with and without the aux losses, their
   difference, and the frozen teacher's forward alone;
+* text fine-tuning (``--text-finetune``): training time per iteration and
+  peak RSS with the text tower frozen, fine-tuned on the full vocabulary
+  (all T x P prompts with gradient every step) and fine-tuned through the
+  selected + ground-truth categories only (``encode_selected``, the
+  default), COCO-Stuff vocabulary, batch ``--train-batch``;
 * text (``--text``): cold vs cached vocabulary (time and number of text
   tower forwards) and truncated vs forced full (77-token) context on the
   first ``--text-prompts`` prompts of each vocabulary (per-prompt times and
   the estimated total for all T x P prompts).
+
+Table II of DCP-CLIP (``--table2``, no config needed): total / learnable
+parameters and GFLOPs of CAT-Seg ViT-L, SED ConvNeXt-L and DCP-CLIP ViT-L
+(and the ViT-B / ConvNeXt-B rows) beside the paper's values, counted on the
+meta device (no weights, seconds; :mod:`dcp_mm.apis.table2`); printed and
+written to ``OUT_DIR/table2.md``.
 
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
 ``OUT_DIR/{inference,training,text,plugins_cdt,plugins_rc}.csv``, a plot
@@ -55,6 +66,7 @@ from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                              COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                              PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES)
 from dcp_mm.engine import check_cfg_options
+from dcp_mm.apis.table2 import format_table2, table2
 # isort: on
 import torch
 import torch.nn as nn
@@ -84,6 +96,10 @@ CDT_COLS = ('config', 'img_size', 'grid', 'K', 'P', 'queries', 'params_M',
             'GFLOPs', 'latency_ms')
 RC_COLS = ('config', 'img_size', 'T', 'iter_ms', 'iter_ms_without', 'added_ms',
            'teacher_ms', 'peak_rss_MB', 'peak_rss_MB_without', 'added_MB')
+TEXT_FT_COLS = ('config', 'text_finetune', 'T', 'P', 'K', 'prompts_with_grad',
+                'iter_ms', 'peak_rss_MB')
+TEXT_FT_MODES = ('frozen', 'full-vocabulary', 'selected-only')
+"""Text fine-tuning modes of ``--text-finetune``."""
 TEXT_COLS = ('config', 'T', 'prompts', 'cold_ms', 'cold_forwards', 'cached_ms',
              'cached_forwards', 'sample_prompts', 'truncated_ms_per_prompt',
              'full_ms_per_prompt', 'full_speedup', 'max_abs_diff',
@@ -417,6 +433,69 @@ def bench_text_adapter(name: str,
                 params_M=round(params, 3),
                 GFLOPs=round(counter.get_total_flops() / 2e9, 5),
                 latency_ms=round(ms, 2)))
+    return rows
+
+
+def bench_text_finetune(name: str, config: str, args) -> List[dict]:
+    """Rows of TEXT_FT_COLS: AdamW iterations per text fine-tuning mode.
+
+    ``frozen``: ``text_encoder.finetune='frozen'``; ``selected-only``: the
+    config's fine-tuning through ``encode_selected`` (U = selected +
+    ground-truth categories); ``full-vocabulary``: the same with every one
+    of the T categories encoded with gradient each step (benchmark-only:
+    ``encode_selected`` is asked for all T rows). The cached rows of the
+    current weights are recomputed without gradient after every step in
+    both fine-tuning modes (the weights changed).
+    """
+    rows = []
+    for mode in TEXT_FT_MODES:
+        opts = dict(args.cfg_options or {})
+        opts['model.text_encoder.finetune'] = ('frozen' if mode == 'frozen'
+                                               else 'attention')
+        torch.manual_seed(0)
+        model = build_model(config, opts, args.img_size)
+        enc = model.text_encoder
+        prompts = []
+        encode = enc.encode_selected
+
+        def encode_counted(names, idx, encode=encode):
+            if mode == 'full-vocabulary':
+                out = encode(names, torch.arange(len(names)))[idx]
+                prompts.append(len(names) * enc.num_templates)
+                return out
+            prompts.append(len(idx) * enc.num_templates)
+            return encode(names, idx)
+
+        enc.encode_selected = encode_counted
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(
+            args.train_batch, 3, args.img_size, args.img_size, generator=gen)
+        samples = make_samples(args.train_batch, args.img_size, args.train_gt,
+                               len(COCO_STUFF_171_CLASSES))
+        optim = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=1e-6)
+        model.train()
+        ks = []
+
+        def step():
+            losses = model.loss(x, samples)
+            ks.append(float(losses.pop('num_selected', float('nan'))))
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+
+        ms, peak = measure(step, args.warmup, args.repeats)
+        rows.append(
+            dict(
+                config=name,
+                text_finetune=mode,
+                T=len(COCO_STUFF_171_CLASSES),
+                P=enc.num_templates,
+                K=round(statistics.mean(ks), 1),
+                prompts_with_grad=max(prompts) if prompts else 0,
+                iter_ms=round(ms, 1),
+                peak_rss_MB=round(peak, 1)))
         print(f'[benchmark] {rows[-1]}', flush=True)
     return rows
 
@@ -648,7 +727,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Latency / GFLOPs / params / memory / K of several '
         'configs versus vocabulary size and tau (random weights).')
-    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument(
+        'configs', nargs='*', help='config files (not needed for --table2)')
+    parser.add_argument(
+        '--table2',
+        action='store_true',
+        help="reproduce DCP-CLIP Table II (params / GFLOPs beside the "
+        "paper's) on the meta device and exit")
+    parser.add_argument(
+        '--table2-categories',
+        type=int,
+        default=150,
+        help='categories K per view for the Table II GFLOPs (A-150: 150)')
     parser.add_argument(
         '--names', nargs='+', help='display names (default: file stems)')
     parser.add_argument(
@@ -703,6 +793,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--text', action='store_true', help='measure the text side')
     parser.add_argument(
+        '--text-finetune',
+        action='store_true',
+        help='training cost of frozen / full-vocabulary / selected-only '
+        'text fine-tuning')
+    parser.add_argument(
         '--text-prompts',
         type=int,
         default=512,
@@ -723,6 +818,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='overrides applied to every config (e.g. the tiny test '
         'architecture)')
     args = parser.parse_args(argv)
+    if not args.configs and not args.table2:
+        parser.error('give config files, or --table2')
+    if args.table2_categories < 1:
+        parser.error('--table2-categories must be >= 1')
     if args.names and len(args.names) != len(args.configs):
         parser.error('--names needs one name per config')
     for t in args.vocab_sizes + (args.baseline_vocab_sizes
@@ -757,9 +856,17 @@ def main(argv=None) -> Dict[str, List[dict]]:
         osp.splitext(osp.basename(c))[0] for c in args.configs
     ]
     os.makedirs(args.out_dir, exist_ok=True)
+    if args.table2:
+        rows = table2(num_categories=args.table2_categories)
+        report = ('# DCP-CLIP Table II (A-150), ours vs the paper\n\n' +
+                  format_table2(rows))
+        print(report)
+        with open(osp.join(args.out_dir, 'table2.md'), 'w') as f:
+            f.write(report + '\n')
+        return dict(table2=rows)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
-    infer, train, text, cdt, rc = [], [], [], [], []
+    infer, train, text, cdt, rc, text_ft = [], [], [], [], [], []
     for name, config in zip(names, args.configs):
         torch.manual_seed(0)
         model = build_model(config, args.cfg_options, args.img_size)
@@ -782,6 +889,8 @@ def main(argv=None) -> Dict[str, List[dict]]:
             train += bench_training(name, model, args.train_variants
                                     or args.variants, args)
         del model
+        if args.text_finetune:
+            text_ft += bench_text_finetune(name, config, args)
     dcp = names[0]
     baseline = next((n for n in names if 'catseg' in n.lower()), None)
     k_var = next((v for v in args.variants if v.startswith('k=')), 'k=16')
@@ -816,6 +925,13 @@ def main(argv=None) -> Dict[str, List[dict]]:
     if text:
         report += ['', '## Text encoder', '', markdown(text, TEXT_COLS)]
         write_csv(osp.join(args.out_dir, 'text.csv'), text, TEXT_COLS)
+    if text_ft:
+        report += [
+            '', '## Text fine-tuning (COCO-Stuff vocabulary)', '',
+            markdown(text_ft, TEXT_FT_COLS)
+        ]
+        write_csv(
+            osp.join(args.out_dir, 'text_finetune.csv'), text_ft, TEXT_FT_COLS)
     targets = check_targets(infer, train, dcp, baseline, k_var)
     if targets:
         report += ['', '## Targets', '', targets]
@@ -825,7 +941,13 @@ def main(argv=None) -> Dict[str, List[dict]]:
         f.write(report + '\n')
     if infer:
         plot(osp.join(args.out_dir, 'benchmark.png'), infer)
-    return dict(inference=infer, training=train, text=text, cdt=cdt, rc=rc)
+    return dict(
+        cdt=cdt,
+        rc=rc,
+        inference=infer,
+        training=train,
+        text=text,
+        text_finetune=text_ft)
 
 
 if __name__ == '__main__':

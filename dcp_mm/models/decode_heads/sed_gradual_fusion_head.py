@@ -237,6 +237,7 @@ class SEDGradualFusionHead(BaseCostHead):
         alive = selection.valid
         position = torch.arange(k, device=x.device).expand(b, k)
         aux_maps = []
+        compacted = False  # whether CER removed categories
         for i, block in enumerate(self.blocks):
             kk = x.shape[1]
             if with_aux or cer_topk is not None:
@@ -249,6 +250,7 @@ class SEDGradualFusionHead(BaseCostHead):
                     if not torch.equal(keep, alive):
                         alive, order, (x, cg, position) = self._compact(
                             keep, x, cg, position)
+                        compacted = True
                         kk = x.shape[1]
             # (B, K', c, H, W) -> (B*K', c, 2H, 2W) -> (B, K', c', 2H, 2W)
             cg = self.cost_up[i](cg.flatten(0, 1))
@@ -258,9 +260,7 @@ class SEDGradualFusionHead(BaseCostHead):
             x = y.reshape(b, kk, *y.shape[1:])
         logits = self.conv_seg(x.flatten(0, 1))
         logits = logits.reshape(b, x.shape[1], *logits.shape[-2:])
-        if logits.shape[1] != k or not torch.equal(
-                position,
-                torch.arange(k, device=x.device).expand(b, k)):
+        if compacted:
             # survivors back to their K slots; rejected ones get the fill
             survivors = CategorySelection(position, alive)
             logits = survivors.scatter(logits, k, self.rejected_logit)

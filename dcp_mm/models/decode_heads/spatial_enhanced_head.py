@@ -31,15 +31,16 @@ class DCPSpatialEnhancedHead(BaseCostHead):
       (regular and shifted windows) over every category's map; Q and K are
       linear maps of ``[F_cv ; F_s ; A]``, V of F_cv alone
       (:class:`GuidedSwinBlock`). F_s is the deepest shallow CLIP feature
-      projected to ``se_shallow_dims``; A is the last CLIP layer's attention,
+      projected to ``se_shallow_dims`` (``fuse_shallow_qk``); A is the last
+      CLIP layer's attention (``fuse_attn``),
       (B, N, N): each patch's attention row, seen as an h x w map, is
       average-pooled to ``attn_pool_size`` x ``attn_pool_size`` and linearly
       projected to ``se_attn_dims`` channels (grid-size independent). Both are
       bilinearly upsampled in later layers.
     * upsampling (Eq. 15-16): ConvTranspose x2, concatenation of the shallow
-      encoder feature of that resolution (repeated over K, ``fuse_shallow``)
-      and of the upsampled initial cost volume C_0 (``fuse_cost``), then two
-      conv-GN-ReLU (:class:`UpsampleBlock`).
+      encoder feature of that resolution (repeated over K,
+      ``fuse_shallow_up``) and of the upsampled initial cost volume C_0
+      (``fuse_cost``), then two conv-GN-ReLU (:class:`UpsampleBlock`).
 
     Shallow features follow CAT-Seg: the two intermediate CLIP layers
     (``inter_index`` of ``inter_feats``) are upsampled by transposed convs to
@@ -47,8 +48,13 @@ class DCPSpatialEnhancedHead(BaseCostHead):
     upsampled by chained transposed convs (P -> ``cost_guidance_dims``), as
     SED does. A 3x3 conv gives one logit map per category. Table VI:
     (a) ``spatial_enhance``; (b) ``num_layers`` 0 / 1 / 2;
-    (c) ``fuse_shallow``,
-    ``fuse_cost``, ``fuse_attn``.
+    (c) feature fusion into the Swin Q/K: "none" = ``fuse_shallow_qk``,
+    ``fuse_cost`` and ``fuse_attn`` False, while the U-Net path keeps its
+    shallow features (``fuse_shallow_up`` True: "without fusion, the decoder
+    relies solely on shallow features", Sec. IV-C); "+F_s" turns
+    ``fuse_shallow_qk`` on, "+C_0" ``fuse_cost``, "+A" ``fuse_attn``.
+    The two shallow switches are separate: F_s enters the Swin Q/K input
+    (Eq. 13) and the upsampling concatenation (Eq. 15) independently.
 
     Args:
         in_channels: d, channels of the cost feature (the neck's cost_dims).
@@ -60,6 +66,14 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         shallow_dims: shallow guidance widths per layer.
         cost_guidance_dims: C_0 guidance widths per layer.
         num_layers: decoder layers used (0 .. len(decoder_dims)).
+        spatial_enhance: the Swin blocks of Eq. 13-14 (Table VI(a)).
+        fuse_shallow_qk: F_s in the Swin blocks' Q/K input (Eq. 13).
+        fuse_shallow_up: F_s concatenated in the upsampling layers (Eq. 15).
+        fuse_cost: C_0 concatenated in the upsampling layers (Eq. 15).
+        fuse_attn: A in the Swin blocks' Q/K input (Eq. 13).
+        rel_pos_bias: Swin's relative-position bias in the window attention
+            (default True: "the rest of the Swin Transformer's architecture
+            and operations remain unchanged", Sec. III-C).
         se_shallow_dims, se_attn_dims: guidance widths in Q/K of the Swin
             blocks; attn_pool_size: pooled side of an attention row.
         num_heads, window_size: Swin settings (window 12 on a 24 grid).
@@ -75,7 +89,8 @@ class DCPSpatialEnhancedHead(BaseCostHead):
     Raises:
         ValueError: inconsistent sizes; at build time
             :class:`~dcp_mm.structures.CompositionError` for a backbone
-            without ViT grid features (with ``fuse_shallow``) or the
+            without ViT grid features (with ``fuse_shallow_qk`` or
+            ``fuse_shallow_up``) or the
             attention map (with ``fuse_attn``), or no neck.
     """
 
@@ -91,7 +106,8 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                  cost_guidance_dims: Sequence[int] = (32, 16),
                  num_layers: int = 2,
                  spatial_enhance: bool = True,
-                 fuse_shallow: bool = True,
+                 fuse_shallow_qk: bool = True,
+                 fuse_shallow_up: bool = True,
                  fuse_cost: bool = True,
                  fuse_attn: bool = True,
                  se_shallow_dims: int = 32,
@@ -99,9 +115,15 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                  attn_pool_size: int = 8,
                  num_heads: int = 4,
                  window_size: int = 12,
+                 rel_pos_bias: bool = True,
                  inter_index: Sequence[int] = (0, 1),
                  loss_decode: ConfigType = dict(type='CategoryBCELoss'),
                  **kwargs) -> None:
+        if 'fuse_shallow' in kwargs:
+            raise ValueError(
+                'fuse_shallow was split into fuse_shallow_qk (F_s in the '
+                'Swin Q/K, Eq. 13) and fuse_shallow_up (F_s in the upsampling '
+                'layers, Eq. 15): set those instead')
         n_dec = len(decoder_dims)
         if not 0 <= num_layers <= n_dec:
             raise ValueError(f'num_layers must be in [0, {n_dec}], got '
@@ -125,7 +147,9 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         self.num_layers = num_layers
         self.inter_index = list(inter_index)
         self.spatial_enhance = spatial_enhance
-        self.fuse_shallow, self.fuse_cost = fuse_shallow, fuse_cost
+        self.fuse_shallow_qk = fuse_shallow_qk
+        self.fuse_shallow_up = fuse_shallow_up
+        self.fuse_cost = fuse_cost
         self.fuse_attn = fuse_attn
         self.attn_pool_size = attn_pool_size
         self.clip_channels = clip_channels
@@ -133,7 +157,7 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         # shallow features: x2 and x4 of the patch grid (CAT-Seg)
         self.shallow_up, self.shallow_proj = build_shallow_guidance(
             clip_channels, shallow_up_dims, shallow_dims,
-            num_layers if fuse_shallow else 0)
+            num_layers if fuse_shallow_up else 0)
         self.cost_up = nn.ModuleList()
         self.se_blocks = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
@@ -146,22 +170,27 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                             cost_in, cost_guidance_dims[i], 2, stride=2),
                         nn.ReLU()))
                 cost_in = cost_guidance_dims[i]
-            g = (shallow_dims[i] if fuse_shallow else 0) + (
+            g = (shallow_dims[i] if fuse_shallow_up else 0) + (
                 cost_guidance_dims[i] if fuse_cost else 0)
             self.up_blocks.append(UpsampleBlock(widths[i], widths[i + 1], g))
-        se_g = (se_shallow_dims if fuse_shallow else 0) + (
+        se_g = (se_shallow_dims if fuse_shallow_qk else 0) + (
             se_attn_dims if fuse_attn else 0)
         if spatial_enhance:
             for i in range(max(num_layers, 1)):
                 self.se_blocks.append(
                     nn.ModuleList([
-                        GuidedSwinBlock(widths[i], se_g, num_heads,
-                                        window_size, shift)
+                        GuidedSwinBlock(
+                            widths[i],
+                            se_g,
+                            num_heads,
+                            window_size,
+                            shift,
+                            rel_pos_bias=rel_pos_bias)
                         for shift in (0, window_size // 2)
                     ]))
         self.se_shallow = (
             nn.Conv2d(clip_channels, se_shallow_dims, 1)
-            if spatial_enhance and fuse_shallow else None)
+            if spatial_enhance and fuse_shallow_qk else None)
         self.se_attn = (
             nn.Linear(attn_pool_size**2, se_attn_dims)
             if spatial_enhance and fuse_attn else None)
@@ -171,12 +200,13 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                      cost: Optional[CostFeatureSpec], neck: str) -> None:
         """Needs cost features (d, P; P only with ``fuse_cost``), the ViT
         block features at the patch grid (C_v = ``clip_channels``) with
-        ``fuse_shallow`` and the attention map with ``spatial_enhance``
-        and ``fuse_attn``."""
+        ``fuse_shallow_up`` or ``fuse_shallow_qk`` (and ``spatial_enhance``)
+        and the attention map with ``spatial_enhance`` and ``fuse_attn``."""
         p = self.num_templates if len(self.cost_up) else None
         require_cost_features(self.part, cost, self.in_channels, p, neck)
         if len(self.shallow_up) or self.se_shallow is not None:
-            fix = 'set decode_head.fuse_shallow=False'
+            fix = ('set decode_head.fuse_shallow_qk=False and '
+                   'decode_head.fuse_shallow_up=False')
             image.require_layout(self.part, 'grid', fix)
             for i in self.inter_index[:len(self.shallow_up)] + [-1]:
                 index = i % max(len(image.channels), 1)
@@ -245,7 +275,7 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         for i in range(self.num_layers):
             x = self._enhance(x, i, se_guidance, k)
             guidance = []
-            if self.fuse_shallow:
+            if self.fuse_shallow_up:
                 guidance.append(
                     shallow_guidance(self.shallow_up[i], self.shallow_proj[i],
                                      inter[i], k))

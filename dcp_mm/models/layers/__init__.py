@@ -18,3 +18,5 @@ __all__ += [
     'CATSegAggregationLayer', 'ClassLinearAttention', 'ClassTransformerLayer',
     'linear_attention', 'GradualFusionBlock'
 ]
+__all__ += [
+]

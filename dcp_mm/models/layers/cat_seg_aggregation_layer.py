@@ -55,8 +55,14 @@ class CATSegAggregationLayer(nn.Module):
                              f'appearance_dim must be >= 1, got '
                              f'{appearance_dim}')
         self.swin_blocks = nn.ModuleList([
-            GuidedSwinBlock(dim, appearance_dim, num_heads, window_size, shift)
-            for shift in (0, window_size // 2)
+            # official WindowAttention: no relative-position bias
+            GuidedSwinBlock(
+                dim,
+                appearance_dim,
+                num_heads,
+                window_size,
+                shift,
+                rel_pos_bias=False) for shift in (0, window_size // 2)
         ])
         for block in self.swin_blocks:
             # one shared guidance LayerNorm per layer (CAT-Seg), below

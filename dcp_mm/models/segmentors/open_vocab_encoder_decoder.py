@@ -16,7 +16,7 @@ from torch import Tensor
 from dcp_mm.structures import HeadInputs, OVSegLogits, check_composition
 from ..layers.vocabulary import VocabularyLike
 from ..utils import (OpenVocabularyMixin, ViewAccumulator, check_test_cfg,
-                     window_boxes)
+                     resize_view, sliding_windows)
 
 
 @MODELS.register_module()
@@ -130,13 +130,25 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                      gt: Optional[List[Tensor]] = None) -> HeadInputs:
         """Image (B, 3, H, W) and text (T, P, D) -> :class:`HeadInputs`;
         ``gt`` (per-image label values) joins the selection in training
-        (selector's choice) and always in oracle mode."""
+        (selector's choice) and always in oracle mode. With a trainable text
+        tower, in training, the prompts of the categories that reach the
+        decoder (selected + ground truth) are re-encoded with gradient; the
+        others keep the cached, gradient-free embeddings."""
         image = self.backbone(inputs)
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         selection = self.selector(image.cls_embed, image.dense_embeds,
                                   text_avg, gt)
         if gt is not None and not self.training:
             selection = selection.with_categories(gt)
+        if self.training and torch.is_grad_enabled() and \
+                self.text_encoder.has_trainable_params:
+            idx = torch.unique(
+                torch.cat([selection.indices[selection.valid]] +
+                          list(gt or [])))
+            text = text.index_copy(
+                0, idx,
+                self.text_encoder.encode_selected(self.current_vocabulary(),
+                                                  idx))
         text_sel = selection.gather(text)  # (T, P, D) -> (B, K, P, D)
         if self.text_adapter is not None:
             text_sel = self.text_adapter(text_sel, image.dense_embeds)
@@ -148,6 +160,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         """The head's per-pixel loss over the selected categories."""
         vocab = self.current_vocabulary()
         gt = self.gt_categories(data_samples, len(vocab))
+        # CAT-Seg ViT-L: 384 crops squashed to CLIP's 336 (train_cfg key)
+        inputs = resize_view(inputs, self.train_cfg.get('input_resize'))
         head_inputs = self._head_inputs(inputs, self.text_encoder(vocab), gt)
         losses = self.decode_head.loss(head_inputs, data_samples,
                                        self.train_cfg)
@@ -158,41 +172,47 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         return losses
 
     # ------------------------------------------------------------ inference
-    def _view(self, inputs: Tensor, text: Tensor,
-              gt: Optional[List[Tensor]]) -> OVSegLogits:
-        """One view (whole image or window) at its own size, resized to
-        ``crop_size`` for the network if that is given."""
-        size, crop = inputs.shape[-2:], self.test_cfg.get('crop_size')
-        x = inputs if crop is None or tuple(crop) == tuple(size) else \
-            F.interpolate(inputs, tuple(crop), mode='bilinear')
+    def _view(self,
+              inputs: Tensor,
+              text: Tensor,
+              gt: Optional[List[Tensor]],
+              net_size=None,
+              direct: bool = False) -> OVSegLogits:
+        """One view (image or window) -> logits at its own size. The network
+        sees it resized to ``net_size``; the head's logits are resized
+        straight to the view (``direct``, CAT-Seg's windows) or first to
+        the network input, then to the view."""
+        x = resize_view(inputs, net_size)
         head_inputs = self._head_inputs(x, text, gt)
-        logits = F.interpolate(
-            self.decode_head.forward(head_inputs),
-            x.shape[-2:],
-            mode='bilinear')
-        if x is not inputs:
-            logits = F.interpolate(logits, tuple(size), mode='bilinear')
-        return OVSegLogits.from_selection(logits, head_inputs.selection,
-                                          text.shape[0], self.unselected_logit,
-                                          head_inputs.image.dense_embeds)
+        logits = self.decode_head.forward(head_inputs)
+        if not direct:
+            logits = resize_view(logits, x.shape[-2:])
+        return OVSegLogits.from_selection(
+            resize_view(logits, inputs.shape[-2:]), head_inputs.selection,
+            text.shape[0], self.unselected_logit,
+            head_inputs.image.dense_embeds)
 
     def inference_result(self,
                          inputs: Tensor,
                          text: Tensor,
                          gt: Optional[List[Tensor]] = None) -> OVSegLogits:
-        """(B, 3, H, W) -> :class:`OVSegLogits` (whole or slide mode)."""
+        """(B, 3, H, W) -> :class:`OVSegLogits` (whole or slide mode;
+        slide: ``crop_size``, ``stride``, ``window_resize`` (every view
+        resized to it for the network), ``global_view``)."""
+        crop = self.test_cfg.get('crop_size')
         if self.test_cfg.get('mode', 'whole') == 'whole':
-            return self._view(inputs, text, gt)
+            return self._view(inputs, text, gt, crop)
+        resize = self.test_cfg.get('window_resize')
         b, _, h, w = inputs.shape
         acc = ViewAccumulator(b, (h, w), text.shape[0], self.unselected_logit,
                               inputs.device)
-        for y1, y2, x1, x2 in window_boxes((h, w), self.test_cfg.crop_size,
-                                           self.test_cfg.stride):
+        for win in sliding_windows((h, w), crop, self.test_cfg.stride):
+            view = inputs[..., win.y1:win.y2, win.x1:win.x2]
             acc.add_window(
-                self._view(inputs[..., y1:y2, x1:x2], text, gt),
-                (y1, y2, x1, x2))
-        glob = self._view(inputs, text, gt) if self.test_cfg.get(
-            'global_view', False) else None
+                self._view(view, text, gt, resize or crop, resize is not None),
+                win)
+        glob = self._view(resize_view(inputs, crop), text, gt, resize,
+                          True) if self.test_cfg.get('global_view') else None
         return acc.result(glob)
 
     def encode_decode(self, inputs: Tensor,

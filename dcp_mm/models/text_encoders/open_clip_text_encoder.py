@@ -93,9 +93,18 @@ class OpenCLIPTextEncoder(BaseModule):
     of the tower weights); the weight hash is recomputed when a parameter's
     version counter, storage or dtype changes (optimizer steps,
     ``load_state_dict``). In-place edits through ``param.data`` bypass the
-    version counter: call :meth:`clear_cache` after those. No cache is used,
-    and gradients flow, when the tower has trainable parameters, the module
-    is in training mode and grad is enabled. Cached results are detached.
+    version counter: call :meth:`clear_cache` after those. ``forward``
+    always returns these detached embeddings of the current weights.
+
+    Fine-tuning (``finetune != 'frozen'``): gradients flow only through
+    :meth:`encode_selected`, which embeds the U categories that reach the
+    decoder (selected + ground truth) with gradient; the segmentor writes
+    them over the cached rows (``text.index_copy(0, idx,
+    encode_selected(names, idx))``). The values equal a full-vocabulary
+    forward with gradient, and so do the gradients of every loss that only
+    reads those U rows, at a fraction of the activation memory
+    (U x P instead of T x P prompts). CAT-Seg fine-tunes the text q/v the
+    same way on all T categories it aggregates (T <= 256).
 
     Args:
         model_name: open_clip architecture or ``'dcp-tiny'``.
@@ -192,6 +201,43 @@ class OpenCLIPTextEncoder(BaseModule):
             self._fingerprint = (stamp, sha.hexdigest())
         return self._fingerprint[1]
 
+    @property
+    def has_trainable_params(self) -> bool:
+        """Whether the text tower has parameters to fine-tune."""
+        return any(p.requires_grad for p in self.text.parameters())
+
+    def encode_selected(self, names: Sequence[str], indices: Tensor) -> Tensor:
+        """Embed the categories ``indices`` of the vocabulary ``names`` with
+        gradient (not cached).
+
+        Args:
+            names: the T category names (the vocabulary of ``forward``).
+            indices: (U,) long, distinct indices into ``names``.
+
+        Returns:
+            (U, P, D) L2-normalised embeddings, in the order of ``indices``,
+            equal to ``forward(names)[indices]`` but attached to the graph
+            of the trainable tower parameters.
+
+        Raises:
+            ValueError: indices not 1-D integer, empty, repeated or outside
+                [0, T).
+        """
+        names = check_vocabulary(names, 'names')
+        if indices.dim() != 1 or indices.is_floating_point() or \
+                indices.dtype == torch.bool or indices.numel() == 0:
+            raise ValueError('indices must be a non-empty 1-D integer tensor '
+                             f'of vocabulary indices, got dtype '
+                             f'{indices.dtype} shape {tuple(indices.shape)}')
+        idx = indices.tolist()
+        if min(idx) < 0 or max(idx) >= len(names):
+            raise ValueError(f'indices must lie in [0, {len(names)}), got '
+                             f'min {min(idx)} max {max(idx)}')
+        if len(set(idx)) != len(idx):
+            raise ValueError('indices must be distinct (index_copy writes '
+                             'each row once); use torch.unique')
+        return self._encode([names[i] for i in idx])
+
     def _prompts(self, names: List[str]) -> List[List[str]]:
         """Per class, the synonyms it is embedded with."""
         syns = [split_synonyms(n) for n in names]
@@ -254,8 +300,9 @@ class OpenCLIPTextEncoder(BaseModule):
             class_names: T category names (comma-separated synonyms allowed).
 
         Returns:
-            (T, P, D) L2-normalised text embeddings (dim -1); (T, S, D) per
-            synonym with ``synonyms='max'``.
+            (T, P, D) L2-normalised text embeddings (dim -1) of the current
+            weights, without gradient (see :meth:`encode_selected`); (T, S,
+            D) per synonym with ``synonyms='max'``.
 
         Raises:
             ValueError: empty vocabulary, empty or duplicated names (the
@@ -263,9 +310,6 @@ class OpenCLIPTextEncoder(BaseModule):
             TypeError: a plain string or non-string entries.
         """
         names = check_vocabulary(class_names, 'class_names')
-        trainable = any(p.requires_grad for p in self.text.parameters())
-        if trainable and self.training and torch.is_grad_enabled():
-            return self._encode(names)
         key = (self._tokenizer_name, tuple(names), tuple(self.templates),
                self.synonyms, self.weights_fingerprint())
         device = self.text.positional_embedding.device

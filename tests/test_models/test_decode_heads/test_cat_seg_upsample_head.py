@@ -77,7 +77,8 @@ def test_is_the_dcp_decoder_without_additions():
         cost_guidance_dims=(4, 2),
         spatial_enhance=False,
         fuse_cost=False,
-        fuse_attn=False)
+        fuse_attn=False,
+        fuse_shallow_qk=False)
     dcp.load_state_dict(head.state_dict(), strict=True)
     inp = inputs()
     torch.testing.assert_close(dcp(inp), head(inp), atol=0, rtol=0)

@@ -50,3 +50,16 @@ def test_check_label_values():
         check_label_values(
             torch.tensor([-1, 0, 5, 255]), 5, 255, 'x.png',
             'training vocabulary')
+
+
+def test_cost_volume_without_text_normalisation():
+    """normalize_text=False uses the text as given (already unit-norm)."""
+    dense = torch.randn(1, 4, 2, 2)
+    text = torch.randn(1, 3, 2, 4)
+    raw = cosine_cost_volume(dense, text, normalize_text=False)
+    ref = torch.einsum('bdhw,bkpd->bkphw', F.normalize(dense, dim=1), text)
+    torch.testing.assert_close(raw, ref)
+    unit = F.normalize(text, dim=-1)
+    torch.testing.assert_close(
+        cosine_cost_volume(dense, unit, normalize_text=False),
+        cosine_cost_volume(dense, text))

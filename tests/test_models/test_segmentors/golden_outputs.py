@@ -40,8 +40,8 @@ GOLDEN_FILE = REPO_ROOT / 'tests' / 'data' / 'golden_outputs.pt'
 
 def shipped_configs() -> List[Path]:
     """Every model config shipped in ``configs/`` (not the ``_base_``)."""
-    return sorted(p for p in CONFIG_DIR.rglob('*.py')
-                  if '_base_' not in p.parts)
+    return sorted(
+        p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
 
 
 def tiny_model_cfg(path: Path) -> dict:

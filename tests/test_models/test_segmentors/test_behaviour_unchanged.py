@@ -41,10 +41,7 @@ def test_outputs_unchanged(rel):
 def test_full_size_state_dict_keys_unchanged():
     want = unpack_keys(GOLDEN['keys'])
     for rel in CONFIGS:
-        got = {
-            k: list(v)
-            for k, v in full_size_keys(CONFIG_DIR / rel).items()
-        }
+        got = {k: list(v) for k, v in full_size_keys(CONFIG_DIR / rel).items()}
         missing = sorted(set(want[rel]) - set(got))
         extra = sorted(set(got) - set(want[rel]))
         assert not missing and not extra, (

@@ -2,6 +2,8 @@ import copy
 
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from dcp_mm.structures import pad_selections
@@ -34,11 +36,10 @@ def test_train_step_gradients_and_loss():
     assert trainable, 'nothing to train'
     for name, p in trainable:
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    # frozen text tower, CLIP attention q/v only
-    assert not any(p.requires_grad for p in model.text_encoder.parameters())
-    assert all('q_proj' in n or 'v_proj' in n
-               for n, p in model.backbone.named_parameters()
-               if p.requires_grad)
+    # CLIP attention q/v only, in both towers (CAT-Seg's fine-tuning)
+    for tower in (model.backbone, model.text_encoder):
+        names = [n for n, p in tower.named_parameters() if p.requires_grad]
+        assert names and all('q_proj' in n or 'v_proj' in n for n in names)
 
 
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
@@ -276,3 +277,87 @@ def test_text_adapter_and_aux_loss_slots():
     assert model.text_adapter.shift.grad is not None
     (b, k, p, d), dense = model.text_adapter.calls[-1]
     assert (b, p, d) == (2, 2, 32) and dense[:2] == (2, 32)
+
+
+def test_window_resize_protocol_and_train_input_resize():
+    """CAT-Seg ViT-L protocol in test_cfg keys: windows of ``crop_size``
+    resized to ``window_resize`` before the model, global view resized
+    twice; train_cfg ``input_resize`` squashes the training crops."""
+    test_cfg = dict(
+        mode='slide',
+        crop_size=(48, 48),
+        stride=(32, 32),
+        window_resize=(32, 32),
+        global_view=True)
+    model = MODELS.build(
+        tiny_cfg(test_cfg=test_cfg,
+                 train_cfg=dict(input_resize=(24, 24)))).eval()
+    model.set_vocabulary(VOCAB, 'test')
+    seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    data = model.data_preprocessor(batch(size=80), False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert out[0].seg_logits.data.shape == (5, 80, 80)
+    # 2 x 2 windows (starts 0 and 32) + the global view, all at 32 x 32
+    assert seen == [(32, 32)] * 5
+    seen.clear()
+    model.train()
+    data = model.data_preprocessor(batch(size=32), True)
+    losses = model(**data, mode='loss')
+    assert seen == [(24, 24)] and torch.isfinite(losses['loss_bce'])
+
+
+def logits_at(model, view, size):
+    """(B, T, *size) full-vocabulary logits of ``view``: the head's output
+    resized once to ``size`` (test vocabulary)."""
+    text = model.text_encoder(model.current_vocabulary())
+    head_inputs = model._head_inputs(view, text)
+    logits = F.interpolate(
+        model.decode_head(head_inputs),
+        size,
+        mode='bilinear',
+        align_corners=False)
+    return head_inputs.selection.scatter(logits, text.shape[0],
+                                         model.unselected_logit)
+
+
+def test_slide_matches_catseg_fold_average():
+    """The slide result equals CAT-Seg's inference_sliding_window: unfold
+    windows, each resized to window_resize, logits to the window size,
+    sigmoid, fold / count; global view logits to the window size, sigmoid,
+    resized to the image; (windows + global) / 2."""
+    test_cfg = dict(
+        mode='slide',
+        crop_size=(48, 48),
+        stride=(32, 32),
+        window_resize=(32, 32),
+        global_view=True)
+    model = MODELS.build(tiny_cfg(test_cfg=test_cfg)).eval()
+    model.set_vocabulary(VOCAB, 'test')
+    x = torch.randn(1, 3, 80, 80)
+    with torch.no_grad():
+        probs = model.inference(x, [{}]).sigmoid()
+        unfold = nn.Unfold(kernel_size=48, stride=32)
+        fold = nn.Fold((80, 80), kernel_size=48, stride=32)
+        # (1, 3*48*48, L) -> (L, 3, 48, 48)
+        crops = unfold(x)[0].t().reshape(-1, 3, 48, 48)
+        outs = []
+        for crop in crops:
+            view = F.interpolate(
+                crop[None], (32, 32), mode='bilinear', align_corners=False)
+            outs.append(logits_at(model, view, (48, 48)).sigmoid())
+        outs = torch.cat(outs)  # (L, T, 48, 48)
+        ones = torch.ones(1, 1, 80, 80)
+        # (L, T, 48, 48) -> (1, T*48*48, L) -> fold -> (1, T, 80, 80)
+        win = fold(outs.flatten(1).t()[None]) / fold(unfold(ones))
+        g = F.interpolate(
+            F.interpolate(x, (48, 48), mode='bilinear', align_corners=False),
+            (32, 32),
+            mode='bilinear',
+            align_corners=False)
+        g = logits_at(model, g, (48, 48)).sigmoid()
+        g = F.interpolate(g, (80, 80), mode='bilinear', align_corners=False)
+        ref = (win + g) / 2
+    torch.testing.assert_close(probs, ref, atol=1e-5, rtol=1e-5)

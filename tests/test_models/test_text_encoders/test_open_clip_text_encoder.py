@@ -57,7 +57,8 @@ def test_truncated_context_is_exact():
 @pytest.mark.parametrize('mode', ['attention', 'attention+pos', 'full'])
 def test_backward(mode):
     enc = build(finetune=mode).train()
-    out = enc(NAMES)
+    assert not enc(NAMES).requires_grad  # forward: cached, no gradient
+    out = enc.encode_selected(NAMES, torch.arange(len(NAMES)))
     assert out.requires_grad
     (out * torch.randn_like(out)).sum().backward()
     trainable = [(n, p) for n, p in enc.named_parameters() if p.requires_grad]
@@ -127,15 +128,45 @@ def test_cache_hits_and_misses():
     enc.load_state_dict(state)
     assert not torch.allclose(enc(NAMES), first)
     assert enc.num_text_forwards == 4
-    # training mode with a trainable tower: no cache, gradients
+    # training mode with a trainable tower: forward stays cached and
+    # detached; encode_selected runs the tower with gradient every call
     enc.train()
     out = enc(NAMES)
-    assert out.requires_grad and enc.num_text_forwards == 5
+    assert not out.requires_grad and enc.num_text_forwards == 4
+    sel = enc.encode_selected(NAMES, torch.tensor([3, 1]))
+    assert sel.requires_grad and enc.num_text_forwards == 5
+    torch.testing.assert_close(sel.detach(), out[[3, 1]])
+    enc.encode_selected(NAMES, torch.tensor([3, 1]))
+    assert enc.num_text_forwards == 6
     enc(NAMES)
     assert enc.num_text_forwards == 6
-    with torch.no_grad():  # no grad needed -> cached again
-        enc(NAMES)
-    assert enc.num_text_forwards == 6
+
+
+def test_encode_selected_gradients_and_errors():
+    """(U, P, D) with gradient for the U chosen categories only; the rows
+    equal forward's cached rows; bad indices are refused."""
+    enc = build(finetune='attention').train()
+    assert enc.has_trainable_params
+    assert not build(finetune='frozen').has_trainable_params
+    idx = torch.tensor([4, 0, 2])
+    out = enc.encode_selected(NAMES, idx)
+    assert out.shape == (3, len(TEMPLATES), enc.embed_dims)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(3, 2))
+    torch.testing.assert_close(out.detach(), enc(NAMES)[idx])
+    out.square().sum().backward()
+    for name in enc.trainable_names:
+        p = enc.text.get_parameter(name)
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    with pytest.raises(ValueError, match='distinct'):
+        enc.encode_selected(NAMES, torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match=r'\[0, 5\)'):
+        enc.encode_selected(NAMES, torch.tensor([5]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([[1]]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([1.0]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([], dtype=torch.long))
 
 
 def test_frozen_encoder_computes_once_in_training():
