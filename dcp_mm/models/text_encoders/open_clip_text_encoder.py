@@ -333,4 +333,6 @@ class OpenCLIPTextEncoder(BaseModule):
         self._memory.move_to_end(key)
         while len(self._memory) > 8:
             self._memory.popitem(last=False)
-        return hit.to(device).clone()
+        # the cached tensor itself (no copy: a 20k x 80-template vocabulary
+        # is GBs); callers must not modify it in place
+        return hit.to(device)
