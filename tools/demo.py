@@ -26,7 +26,7 @@ from typing import List, Optional, Sequence, Union
 # isort: off
 import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
 from dcp_mm.apis import OVSegInferencer
-from dcp_mm.models.layers.vocabulary import vocabulary_argument
+from dcp_mm.models.utils.vocabulary import vocabulary_argument
 # isort: on
 import mmcv
 import numpy as np

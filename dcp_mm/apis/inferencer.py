@@ -16,7 +16,7 @@ from PIL import Image
 from ..engine.cfg_options import check_cfg_options
 from ..engine.model_checkpoint import (config_from_checkpoint,
                                        load_model_checkpoint)
-from ..models.layers.vocabulary import VocabularyLike, load_vocabulary
+from ..models.utils.vocabulary import VocabularyLike, load_vocabulary
 
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]

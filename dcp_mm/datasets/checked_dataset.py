@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 from PIL import Image
 
-from ..models.layers.vocabulary import check_label_values
+from ..models.utils.vocabulary import check_label_values
 
 # end-of-image markers, searched for in the file's last bytes (some writers
 # append a few padding bytes after them)

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers.clip_builder import build_clip_model
+from dcp_mm.models.clip.builder import build_clip_model
 from dcp_mm.testing import TINY_MAFTP_CFG_OPTIONS
 from dcp_mm.utils.model_converters import (MAFTP_CONVERTER,
                                            check_covered_by_template,

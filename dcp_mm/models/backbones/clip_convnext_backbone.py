@@ -8,7 +8,7 @@ from open_clip.timm_model import TimmModel
 from torch import Tensor
 
 from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
-from ..layers.clip_builder import apply_finetune, build_clip_model
+from ..clip.builder import apply_finetune, build_clip_model
 
 CONVNEXT_FINETUNE_MODES = ('frozen', 'full', 'stem+stages')
 TRUNK_BODY = ('trunk.stem.', 'trunk.stages.', 'trunk.norm_pre.')

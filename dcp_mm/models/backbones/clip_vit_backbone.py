@@ -12,8 +12,8 @@ from open_clip.transformer import PatchDropout, ResidualAttentionBlock
 from torch import Tensor
 
 from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
-from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
-                                   build_clip_model, split_qkv_projections)
+from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
+                            split_qkv_projections)
 
 DENSE_MODES = ('maskclip', 'plain')
 DENSE_RESIDUALS = ('cls', 'token')
@@ -47,7 +47,7 @@ class CLIPViTBackbone(BaseModule):
         model_name: open_clip ViT architecture (``'ViT-B-16'``,
             ``'ViT-L-14'``) or ``'dcp-tiny'`` (tests).
         pretrained: CLIP weights, see
-            :func:`~dcp_mm.models.layers.clip_builder.build_clip_model`
+            :func:`~dcp_mm.models.clip.builder.build_clip_model`
             (the segmentor injects ``model.pretrained``).
         dense_mode: ``'maskclip'`` or ``'plain'``.
         dense_residual: ``'cls'`` or ``'token'`` (maskclip mode only).
@@ -56,7 +56,7 @@ class CLIPViTBackbone(BaseModule):
         with_attn: also return the last block's attention map.
         finetune: ``'frozen'``, ``'attention'`` (q/v projections, official
             CAT-Seg), ``'attention+pos'`` (plus the positional embedding) or
-            ``'full'``; see :func:`~dcp_mm.models.layers.clip_builder.
+            ``'full'``; see :func:`~dcp_mm.models.clip.builder.
             apply_finetune`.
         quick_gelu: MLP activation; None -> QuickGELU (OpenAI CLIP).
         init_cfg: mmengine init config.

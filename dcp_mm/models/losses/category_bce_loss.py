@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection
-from ..layers.vocabulary import check_label_values
+from ..utils.vocabulary import check_label_values
 
 
 @MODELS.register_module()

@@ -9,10 +9,10 @@ from torch import Tensor
 
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
                                CostFeatures, CostFeatureSpec, TextSpec)
-from ..layers.arg_checks import check_positive_ints
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
 from ..layers.cost_volume import cosine_cost_volume
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

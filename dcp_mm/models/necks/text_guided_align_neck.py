@@ -12,8 +12,8 @@ from torch import Tensor
 
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
                                CostFeatures, CostFeatureSpec, TextSpec)
-from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

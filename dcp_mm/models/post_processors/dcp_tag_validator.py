@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

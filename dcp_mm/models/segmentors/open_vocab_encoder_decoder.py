@@ -14,9 +14,9 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from dcp_mm.structures import HeadInputs, OVSegLogits, check_composition
-from ..layers.vocabulary import VocabularyLike
 from ..utils import (OpenVocabularyMixin, ViewAccumulator, check_test_cfg,
                      resize_view, sliding_windows)
+from ..utils.vocabulary import VocabularyLike
 
 
 @MODELS.register_module()

@@ -8,8 +8,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection, pad_selections
-from ..layers.arg_checks import check_positive_ints
 from ..layers.cost_volume import cosine_cost_volume
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

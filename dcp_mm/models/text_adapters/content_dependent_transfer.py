@@ -9,8 +9,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CLIPFeatureSpec, CompositionError, TextSpec
-from ..layers.arg_checks import check_positive_ints
 from ..layers.position_embedding import sine_position_embedding
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

@@ -14,13 +14,12 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import TextSpec
-from ..layers.arg_checks import check_positive_ints
-from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
-                                   build_clip_model, split_qkv_projections,
-                                   tokenizer_name)
-from ..layers.prompt_templates import (TemplatesLike, resolve_templates,
-                                       split_synonyms)
-from ..layers.vocabulary import check_vocabulary
+from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
+                            split_qkv_projections, tokenizer_name)
+from ..utils.arg_checks import check_positive_ints
+from ..utils.prompt_templates import (TemplatesLike, resolve_templates,
+                                      split_synonyms)
+from ..utils.vocabulary import check_vocabulary
 
 SYNONYM_MODES = ('first', 'average', 'max')
 

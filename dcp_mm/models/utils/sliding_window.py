@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dcp_mm.structures import OVSegLogits
-from ..layers.arg_checks import check_positive_ints
+from .arg_checks import check_positive_ints
 
 TEST_CFG_CHOICES = dict(
     mode=('whole', 'slide'),

@@ -5,8 +5,8 @@ import torch
 from mmseg.utils import SampleList
 from torch import Tensor
 
-from ..layers.vocabulary import (VocabularyLike, check_label_values,
-                                 load_vocabulary, seen_category_mask)
+from .vocabulary import (VocabularyLike, check_label_values, load_vocabulary,
+                         seen_category_mask)
 
 
 class OpenVocabularyMixin:
@@ -40,7 +40,7 @@ class OpenVocabularyMixin:
 
         Raises:
             ValueError: bad split, or a bad vocabulary (see
-                :func:`~dcp_mm.models.layers.vocabulary.load_vocabulary`).
+                :func:`~dcp_mm.models.utils.vocabulary.load_vocabulary`).
         """
         if split not in ('train', 'test'):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")

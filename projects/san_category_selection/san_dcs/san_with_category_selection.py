@@ -8,7 +8,7 @@ from mmseg.utils import (ConfigType, OptSampleList, SampleList, add_prefix,
                          seg_data_to_instance_data)
 from torch import Tensor
 
-from dcp_mm.models.layers.vocabulary import check_label_values
+from dcp_mm.models.utils.vocabulary import check_label_values
 from dcp_mm.structures import CategorySelection
 from projects.san_tag_validation.san_tv import san_class_names, san_clip_embeds
 from projects.san_tag_validation.san_tv.san_clip_embeddings import (

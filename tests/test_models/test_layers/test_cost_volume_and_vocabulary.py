@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcp_mm.models.layers import (cosine_cost_volume, load_vocabulary,
-                                  seen_category_mask)
+from dcp_mm.models.layers import cosine_cost_volume
+from dcp_mm.models.utils import load_vocabulary, seen_category_mask
 
 
 def test_cost_volume_is_cosine():
@@ -40,7 +40,7 @@ def test_seen_mask_matches_synonyms():
 
 
 def test_check_label_values():
-    from dcp_mm.models.layers.vocabulary import check_label_values
+    from dcp_mm.models.utils.vocabulary import check_label_values
     labels = torch.tensor([[0, 4, 255], [2, 2, 255]])
     check_label_values(labels, 5, 255)  # in range or ignored
     with pytest.raises(

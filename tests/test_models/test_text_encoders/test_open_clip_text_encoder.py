@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 import dcp_mm  # noqa: F401
-from dcp_mm.models.layers.clip_builder import build_clip_model
-from dcp_mm.models.layers.prompt_templates import (resolve_templates,
-                                                   split_synonyms)
+from dcp_mm.models.clip.builder import build_clip_model
 from dcp_mm.models.text_encoders import OpenCLIPTextEncoder
+from dcp_mm.models.utils.prompt_templates import (resolve_templates,
+                                                  split_synonyms)
 
 NAMES = ['cat', 'dog, puppy', 'bed ', 'sky', 'potted plant']
 TEMPLATES = ['a photo of a {}.', 'There is a {} in the scene']

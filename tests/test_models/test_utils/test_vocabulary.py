@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 
-from dcp_mm.models.layers.vocabulary import (check_vocabulary, load_vocabulary,
-                                             prompt_key, vocabulary_argument)
+from dcp_mm.models.utils.vocabulary import (check_vocabulary, load_vocabulary,
+                                            prompt_key, vocabulary_argument)
 
 
 def test_one_name_is_a_vocabulary():

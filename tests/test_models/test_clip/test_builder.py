@@ -7,12 +7,10 @@ import torch
 from safetensors.torch import save_file
 
 import dcp_mm  # noqa: F401
-from dcp_mm.models.layers import clip_builder
-from dcp_mm.models.layers.clip_builder import (apply_finetune,
-                                               build_clip_model,
-                                               clip_paramwise_cfg,
-                                               list_clip_models,
-                                               split_qkv_projections)
+from dcp_mm.models.clip import builder as clip_builder
+from dcp_mm.models.clip.builder import (apply_finetune, build_clip_model,
+                                        clip_paramwise_cfg, list_clip_models,
+                                        split_qkv_projections)
 
 
 def _assert_same_weights(a, b):

@@ -1,6 +1,6 @@
 import pytest
 
-from dcp_mm.models.layers.arg_checks import check_positive_ints
+from dcp_mm.models.utils.arg_checks import check_positive_ints
 
 
 def test_positive_ints_pass():
