@@ -17,9 +17,8 @@ from dcp_mm.structures import TextSpec
 from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
                             split_qkv_projections, tokenizer_name)
 from ..utils.arg_checks import check_positive_ints
-from ..utils.prompt_templates import (TemplatesLike, resolve_templates,
-                                      split_synonyms)
-from ..utils.vocabulary import check_vocabulary
+from ..utils.prompt_templates import TemplatesLike, resolve_templates
+from ..utils.vocabulary import check_vocabulary, split_synonyms
 
 SYNONYM_MODES = ('first', 'average', 'max')
 

@@ -78,22 +78,3 @@ def resolve_templates(spec: TemplatesLike) -> List[str]:
     if len(set(templates)) != len(templates):
         raise ValueError(f'templates has duplicates: {templates}')
     return templates
-
-
-def split_synonyms(name: str) -> List[str]:
-    """Split a class name into its comma-separated synonyms.
-
-    ``'bed, couch'`` -> ``['bed', 'couch']``; ``'bed '`` -> ``['bed']``.
-
-    Raises:
-        TypeError: ``name`` is not a string.
-        ValueError: the name holds no synonym (empty or only commas).
-    """
-    if not isinstance(name, str):
-        raise TypeError(
-            f'class names must be strings, got {type(name).__name__} '
-            f'{name!r}')
-    synonyms = [s.strip() for s in name.split(',') if s.strip()]
-    if not synonyms:
-        raise ValueError(f'class name {name!r} is empty')
-    return synonyms

@@ -19,12 +19,24 @@ VocabularyLike = Union[str, Sequence[str]]
 VOCABULARY_FILE_SUFFIXES = ('.txt', '.json', '.csv', '.tsv', '.lst')
 
 
-def synonyms_of(name: str) -> List[str]:
-    """Split a category name into its comma-separated synonyms.
+def split_synonyms(name: str) -> List[str]:
+    """Split a category name into its comma-separated synonyms (the one
+    synonym splitter of dcp_mm: vocabularies, prompts, seen categories).
 
     ``'bed '`` -> ``['bed']``; ``'tree, trees'`` -> ``['tree', 'trees']``.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: the name holds no synonym (empty or only commas).
     """
-    return [s.strip() for s in name.split(',') if s.strip()]
+    if not isinstance(name, str):
+        raise TypeError(
+            f'class names must be strings, got {type(name).__name__} '
+            f'{name!r}')
+    synonyms = [s.strip() for s in name.split(',') if s.strip()]
+    if not synonyms:
+        raise ValueError(f'class name {name!r} is empty')
+    return synonyms
 
 
 def check_vocabulary(names: Sequence[str],
@@ -53,7 +65,9 @@ def check_vocabulary(names: Sequence[str],
     if bad:
         raise TypeError(f'{what} holds non-string entries: {bad[:5]}')
     stripped = [n.strip() for n in names]
-    empty = [i for i, n in enumerate(stripped) if not synonyms_of(n)]
+    empty = [
+        i for i, n in enumerate(stripped) if not n.replace(',', ' ').strip()
+    ]
     if empty:
         raise ValueError(f'{what} has empty names at positions {empty[:10]}')
     dup = sorted(n for n, c in Counter(stripped).items() if c > 1)
@@ -78,7 +92,7 @@ def prompt_key(name: str) -> tuple:
     space collapsed, as a sorted tuple (equal keys, identical prompts)."""
     return tuple(
         sorted({' '.join(s.lower().split())
-                for s in synonyms_of(name)}))
+                for s in split_synonyms(name)}))
 
 
 def _warn_identical_prompts(names: Sequence[str], what: str) -> None:
@@ -164,10 +178,11 @@ def seen_category_mask(vocabulary: Sequence[str],
     Returns:
         Tensor: (T,) bool, True for seen categories.
     """
-    seen = {s.lower() for n in seen_vocabulary for s in synonyms_of(n)}
-    return torch.tensor(
-        [any(s.lower() in seen for s in synonyms_of(n)) for n in vocabulary],
-        dtype=torch.bool)
+    seen = {s.lower() for n in seen_vocabulary for s in split_synonyms(n)}
+    return torch.tensor([
+        any(s.lower() in seen for s in split_synonyms(n)) for n in vocabulary
+    ],
+                        dtype=torch.bool)
 
 
 def check_label_values(labels: torch.Tensor,

@@ -7,8 +7,8 @@ from mmseg.registry import MODELS
 import dcp_mm  # noqa: F401
 from dcp_mm.models.clip.builder import build_clip_model
 from dcp_mm.models.text_encoders import OpenCLIPTextEncoder
-from dcp_mm.models.utils.prompt_templates import (resolve_templates,
-                                                  split_synonyms)
+from dcp_mm.models.utils.prompt_templates import resolve_templates
+from dcp_mm.models.utils.vocabulary import split_synonyms
 
 NAMES = ['cat', 'dog, puppy', 'bed ', 'sky', 'potted plant']
 TEMPLATES = ['a photo of a {}.', 'There is a {} in the scene']
