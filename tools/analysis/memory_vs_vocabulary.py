@@ -38,7 +38,7 @@ names = [f'category {i}' for i in range(max(t, 1))]
 p, d = model.text_encoder.num_templates, model.backbone.embed_dims
 gen = torch.Generator().manual_seed(0)
 text = torch.randn(t, p, d, generator=gen)
-text = torch.nn.functional.normalize(text, dim=-1)
+text /= text.norm(dim=-1, keepdim=True)  # in place: one (T, P, D) copy
 model.text_encoder.forward = lambda vocab: text  # the cached embeddings
 model.set_vocabulary(names, 'test')
 model.set_vocabulary(names[:10], 'train')  # seen categories (for TV)
