@@ -11,7 +11,8 @@ from timm.layers import Mlp
 from torch import Tensor
 
 from ..layers.arg_checks import check_positive_ints
-from ..layers.cost_volume import cosine_cost_volume
+from ..layers.dual_prompt_cost import (cost_channels, check_fusion,
+                                       dual_prompt_cost_volume)
 from ..layers.structures import CategorySelection, CostFeatures
 
 
@@ -49,6 +50,13 @@ class DCPTextGuidedAlignNeck(BaseModule):
         with_ca, with_sa, use_prompt, use_cls_score: ablation switches.
         cls_score_scale: s_c is divided by this (CLIP's logit scale 100) so it
             enters the linear map in [-1, 1].
+        fusion: cost of text and visual prompts (DPSeg, Zhao et al. CVPR
+            2025, Table 2; :func:`~dcp_mm.models.layers.dual_prompt_cost.
+            dual_prompt_cost_volume`): ``'text_only'`` (default, the
+            method's own cost), ``'avg_embed'`` (DPSeg), ``'avg_cost'``,
+            ``'concat_cost'`` (2P cost channels), ``'visual_only'``. Other
+            than ``'text_only'`` needs ``visual_embeds`` (B, K, P, D) and
+            ``has_visual`` (B, K) at forward (DPSegEncoderDecoder).
 
     Shapes:
         dense_embeds: (B, D, h, w) F_p, joint space, not normalised.
@@ -74,8 +82,10 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  use_prompt: bool = True,
                  use_cls_score: bool = True,
                  cls_score_scale: float = 100.0,
+                 fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.fusion = check_fusion(fusion)
         check_positive_ints(
             embed_dims=embed_dims,
             num_templates=num_templates,
@@ -91,7 +101,8 @@ class DCPTextGuidedAlignNeck(BaseModule):
         self.num_heads = num_heads
         self.embed_dims = embed_dims
         self.num_templates = num_templates
-        self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
+        self.cost_embed = nn.Conv2d(
+            cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         if with_ca:
             in_g = embed_dims + (prompt_dims if use_prompt else
                                  0) + (1 if use_cls_score else 0)
@@ -137,7 +148,8 @@ class DCPTextGuidedAlignNeck(BaseModule):
     def provides(self) -> Dict[str, Tuple[int, int]]:
         """Tensor contract: cost features of (d, P) channels."""
         return dict(
-            cost_features=(self.cost_embed.out_channels, self.num_templates))
+            cost_features=(self.cost_embed.out_channels,
+                           self.cost_embed.in_channels))
 
     def text_guidance(self, text_embeds: Tensor,
                       selection: CategorySelection) -> Tensor:
@@ -154,14 +166,20 @@ class DCPTextGuidedAlignNeck(BaseModule):
             parts.append((s_c / self.cls_score_scale)[..., None])
         return self.guidance_proj(torch.cat(parts, dim=-1))
 
-    def forward(self, dense_embeds: Tensor, text_embeds: Tensor,
-                selection: CategorySelection) -> CostFeatures:
+    def forward(self,
+                dense_embeds: Tensor,
+                text_embeds: Tensor,
+                selection: CategorySelection,
+                visual_embeds: Optional[Tensor] = None,
+                has_visual: Optional[Tensor] = None) -> CostFeatures:
         b, _, h, w = dense_embeds.shape
         k = text_embeds.shape[1]
         if text_embeds.shape[2] != self.num_templates:
             raise ValueError(f'built for P={self.num_templates} templates, '
                              f'got P={text_embeds.shape[2]}')
-        cost_volume = cosine_cost_volume(dense_embeds, text_embeds)
+        cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
+                                              visual_embeds, has_visual,
+                                              self.fusion)
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B*K, h*w, d)

@@ -1,0 +1,192 @@
+"""DPSeg (Zhao et al., CVPR 2025) data flow on the open-vocabulary segmentor.
+
+All DPSeg-specific work sits in small methods of
+:class:`DPSegEncoderDecoder`; the base class's flow is unchanged except
+for :meth:`~DPSegEncoderDecoder._decode` (visual prompts into the neck and
+the head) and :meth:`~DPSegEncoderDecoder.predict` (two rounds with prompt
+refinement).
+"""
+import copy
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from torch import Tensor
+
+from ..layers.dual_prompt_cost import PROMPT_FUSIONS
+from ..layers.structures import CategorySelection
+from ..layers.visual_prompts import VisualPrompts, align_prompts_to_templates
+from .open_vocab_encoder_decoder import OpenVocabEncoderDecoder
+
+
+@MODELS.register_module()
+class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
+    """Open-vocabulary segmentor with DPSeg's visual prompts.
+
+    DPSeg: "Dual-Prompt Cost Volume Learning for Open-Vocabulary Semantic
+    Segmentation" (Zhao et al., CVPR 2025). Reconstructed from the abstract
+    and secondary descriptions; there is no official code. Flow on top of
+    :class:`OpenVocabEncoderDecoder`::
+
+        vocabulary -> visual_prompt_bank -> VisualPrompts (T, M, D),
+                      pooled stages [(T, M, C_j)]   (frozen CLIP, cached)
+        [test, round II] prompts of detected categories replaced by
+                      masked crops of the input (prompt_refiner), per image
+        selection (B, K) -> prompts aligned to the P templates (B, K, P, .)
+        -> neck(dense, text, selection, visual_embeds, has_visual)
+           (the neck's ``fusion``: DPSeg's R = Avg(T, V) cost, Sec.
+           "dual-prompt cost volume")
+        -> decode_head(dict(..., visual=prompts)) (CVGD's visual costs)
+
+    Args:
+        visual_prompt_bank: :class:`VisualPromptBank` config; its
+            ``encoder`` defaults to ``backbone`` (frozen) and receives
+            ``pretrained``.
+        prompt_refiner: :class:`DPSegPromptRefiner` config (test time), or
+            None (one round).
+        other args: as :class:`OpenVocabEncoderDecoder`; the neck must have
+            a ``fusion`` option (``DCPTextGuidedAlignNeck``,
+            ``CATSegAggregationNeck``). The head's ``num_templates`` is set to
+            the neck's cost channels (2P for ``concat_cost``) and, for heads
+            with ``uses_visual_prompts``, ``num_prompt_slots`` to P.
+
+    Raises:
+        ValueError: as the base class; a neck without a ``fusion`` option;
+            a bank whose encoder embedding dim differs from the text's.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 text_encoder: ConfigType,
+                 decode_head: ConfigType,
+                 visual_prompt_bank: ConfigType,
+                 prompt_refiner: OptConfigType = None,
+                 **kwargs) -> None:
+        super().__init__(backbone, text_encoder, decode_head, **kwargs)
+        bank = copy.deepcopy(dict(visual_prompt_bank))
+        encoder = dict(bank.get('encoder') or copy.deepcopy(dict(backbone)))
+        encoder['pretrained'] = self.pretrained
+        bank['encoder'] = encoder
+        self.visual_prompt_bank = MODELS.build(bank)
+        self.prompt_refiner = (
+            MODELS.build(prompt_refiner) if prompt_refiner else None)
+        self._check_dpseg_parts()
+        self._prompt_override: Optional[VisualPrompts] = None
+
+    def _init_decode_head(self, decode_head: ConfigType) -> None:
+        """Inject the neck's cost channels and the prompt slots P."""
+        decode_head = dict(decode_head)
+        if self.neck is not None and hasattr(self.neck, 'provides'):
+            decode_head['num_templates'] = \
+                self.neck.provides['cost_features'][1]
+        head_cls = MODELS.get(decode_head['type'])
+        if getattr(head_cls, 'uses_visual_prompts', False):
+            decode_head.setdefault('num_prompt_slots',
+                                   self.text_encoder.num_templates)
+        super()._init_decode_head(decode_head)
+
+    def _check_dpseg_parts(self) -> None:
+        """The neck takes visual prompts; the bank's D matches the text."""
+        fusion = getattr(self.neck, 'fusion', None)
+        if fusion not in PROMPT_FUSIONS:
+            raise ValueError(
+                f'DPSegEncoderDecoder needs a neck with a fusion option '
+                f'({PROMPT_FUSIONS}), got neck '
+                f'{type(self.neck).__name__}: use DCPTextGuidedAlignNeck or '
+                'CATSegAggregationNeck')
+        d_v = self.visual_prompt_bank.embed_dims
+        d_t = self.text_encoder.embed_dims
+        if d_v != d_t:
+            raise ValueError(f'visual prompt bank encoder D={d_v} differs '
+                             f'from the text encoder D={d_t}: use the image '
+                             'tower of the same CLIP model')
+
+    # ------------------------------------------------------ DPSeg: prompts
+    def current_visual_prompts(self) -> VisualPrompts:
+        """Prompts of the current vocabulary: the bank's (T, M, ...), or
+        the refined per-image (B, T, M, ...) ones during round II."""
+        if self._prompt_override is not None:
+            return self._prompt_override
+        return self.visual_prompt_bank(self.current_vocabulary())
+
+    def selected_visual_prompts(self, selection: CategorySelection,
+                                num_templates: int) -> VisualPrompts:
+        """Gather the selected categories and align prompts to templates.
+
+        Returns:
+            :class:`VisualPrompts` with embeds (B, K, P, D), stage_embeds
+            [(B, K, P, C_j)], valid (B, K, P) (all True for categories with
+            a prompt; see :func:`align_prompts_to_templates`).
+        """
+        prompts = self.current_visual_prompts().select(selection.indices)
+        valid = prompts.valid
+        has = valid.any(dim=-1, keepdim=True)
+        return VisualPrompts(
+            align_prompts_to_templates(prompts.embeds, valid, num_templates),
+            [
+                align_prompts_to_templates(s, valid, num_templates)
+                for s in prompts.stage_embeds
+            ],
+            has.expand(*has.shape[:-1], num_templates))
+
+    def refine_prompts(self, inputs: Tensor,
+                       seg_logits: Tensor) -> Tuple[VisualPrompts, Tensor]:
+        """Round I logits (B, T, H, W) -> refined per-image prompts and the
+        (B, T) bool refined categories (:class:`DPSegPromptRefiner`)."""
+        pred = seg_logits.argmax(dim=1)
+        bank_prompts = self.visual_prompt_bank(self.current_vocabulary())
+        return self.prompt_refiner(inputs, pred, bank_prompts,
+                                   self.visual_prompt_bank)
+
+    # ----------------------------------------------------------------- flow
+    def _decode(self,
+                inputs: Tensor,
+                gt_categories: Optional[List[Tensor]] = None
+                ) -> Tuple[Dict, object]:
+        """As the base class, plus the visual prompts for neck and head."""
+        feats = self.extract_feat(inputs)
+        text = self.text_encoder(self.current_vocabulary())
+        text_avg = F.normalize(text.mean(dim=1), dim=-1)
+        selection = self._select(feats, text_avg, gt_categories)
+        # (T, P, D)[B, K] -> (B, K, P, D)
+        text_sel = text[selection.indices]
+        visual = self.selected_visual_prompts(selection, text.shape[1])
+        cost = self.neck(
+            feats.dense_embeds,
+            text_sel,
+            selection,
+            visual_embeds=visual.embeds.to(text_sel.dtype),
+            has_visual=visual.has_prompt)
+        head_inputs = dict(
+            cost=cost,
+            inter_feats=feats.inter_feats,
+            attn=feats.attn_weights,
+            selection=selection,
+            visual=visual)
+        return head_inputs, feats
+
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Without a refiner: as the base class. With one: round I with
+        the bank's prompts, refinement, round II (the base predict, TV
+        included). Each sample's metainfo ``dpseg_refined`` lists the
+        categories whose prompts were replaced."""
+        if self.prompt_refiner is None:
+            return super().predict(inputs, data_samples)
+        self._prompt_override = None
+        with torch.no_grad():
+            first = self._inference(inputs)[0]
+            prompts, refined = self.refine_prompts(inputs, first)
+        self._prompt_override = prompts
+        try:
+            results = super().predict(inputs, data_samples)
+        finally:
+            self._prompt_override = None
+        vocab = self.current_vocabulary()
+        for ds, row in zip(results, refined.tolist()):
+            ds.set_metainfo(
+                dict(dpseg_refined=[n for n, r in zip(vocab, row) if r]))
+        return results
