@@ -4,7 +4,9 @@
         [--train] [--paper] [--work-dir WORK_DIR] [--cfg-options K=V ...]
 
 TABLE is one of III, IV, V, VIa, VIb, VIc, VII (rows and the paper's numbers:
-``dcp_mm/apis/ablations.py``). Each row has a config (``configs/dcp/
+``dcp_mm/apis/ablations.py``), or DPSeg-2, DPSeg-3 (DPSeg's prompt and
+decoder ablations, reconstructed: ``dcp_mm/apis/dpseg_ablations.py``, configs
+``configs/dpseg/ablations/*.py``). Each row has a config (``configs/dcp/
 ablations/*.py``, or the full model ``configs/dcp/dcp_vitb16_cocostuff.py``)
 and its checkpoint lives in ``DIR/<config stem>/``: the file that
 ``last_checkpoint`` names, else the latest ``iter_<N>.pth``, else the only
@@ -40,6 +42,7 @@ from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
                                    format_table, get_table, write_table)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     resolve_benchmarks, run_benchmarks)
+from dcp_mm.apis.dpseg_ablations import DPSEG_TABLES
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -56,7 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='dcp_mm: train / evaluate the rows of one DCP-CLIP '
         'ablation table and print it in the paper\'s layout')
     parser.add_argument(
-        'table', choices=list(TABLES), help='the paper\'s table')
+        'table',
+        choices=list(TABLES) + list(DPSEG_TABLES),
+        help='the paper\'s table')
     parser.add_argument(
         '--checkpoints',
         required=True,
@@ -194,7 +199,8 @@ def evaluate_row(row: AblationRow, checkpoint: Path, benchmarks: Dict,
 def main(argv=None) -> str:
     """Run the CLI; returns the printed markdown table."""
     args = parse_args(argv)
-    table: AblationTable = get_table(args.table)
+    table: AblationTable = DPSEG_TABLES.get(args.table) or get_table(
+        args.table)
     names: List[str] = list(args.dataset or table.benchmarks)
     # every check that needs no model comes first
     benchmarks = resolve_benchmarks(names, args.data_root, DATASET_CONFIG_DIR)

@@ -78,17 +78,21 @@ class AblationRow:
         paper: the paper's mIoU (%) per benchmark name.
         paper_extra: further numbers the paper reports for the row (Table
             VII: training memory / time, inference time), by column name.
+        full_config: the full model the row is compared with (relative to
+            :data:`CONFIG_ROOT`; DCP-CLIP's unless another method's table,
+            e.g. :mod:`dcp_mm.apis.dpseg_ablations`).
     """
     label: str
     config: str
     changed_keys: Tuple[str, ...] = ()
     paper: Mapping[str, float] = field(default_factory=dict)
     paper_extra: Mapping[str, float] = field(default_factory=dict)
+    full_config: str = FULL_MODEL_CONFIG
 
     @property
     def is_full_model(self) -> bool:
         """True if the row is the full model (its own config)."""
-        return self.config == FULL_MODEL_CONFIG
+        return self.config == self.full_config
 
     @property
     def stem(self) -> str:
