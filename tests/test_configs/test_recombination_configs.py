@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmseg.registry import MODELS
 
-from dcp_mm.testing import TINY_VOCABULARY, random_seg_batch
+from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY, random_seg_batch
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'recombination'
 CONFIG_FILES = sorted(CONFIG_DIR.glob('*.py'))
@@ -33,6 +33,15 @@ TINY_CONVNEXT = _TINY_COMMON + [
     'model.backbone.model_name=dcp-tiny-convnext',
     'model.text_encoder.model_name=dcp-tiny-convnext',
     'model.text_encoder.templates=single',
+]
+# DPSeg's visual prompt bank: tiny prompts, exemplars of the sample data
+SAMPLE_COCO = Path(__file__).resolve().parents[3] / 'shared' / 'data' / \
+    'coco_stuff164k'
+TINY_BANK = [
+    'model.visual_prompt_bank.image_size=(64,64)',
+    'model.visual_prompt_bank.num_prompts=2',
+    'model.visual_prompt_bank.source.min_area=16',
+    f'model.visual_prompt_bank.source.dataset.data_root={SAMPLE_COCO}',
 ]
 TINY_CONVNEXT_DCP = TINY_CONVNEXT + [
     'model.decode_head.window_size=4',
@@ -87,6 +96,23 @@ EXPECTED = {
          neck='DCPTextGuidedAlignNeck',
          decode_head='DCPSpatialEnhancedHead',
          post_processor='DCPTagValidator'), TINY_CONVNEXT_DCP, set()),
+    'catseg-dualprompt_vitb16_cocostuff.py':
+    ('../catseg/catseg_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='CATSegClassPruning',
+         neck='CATSegAggregationNeck',
+         decode_head='CATSegUpsampleHead',
+         post_processor=None), TINY_VIT_CATSEG + TINY_BANK, CATSEG_NO_GRAD),
+    'dcp-dualprompt_vitb16_cocostuff.py':
+    ('../dcp/dcp_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='DCPCategorySelector',
+         neck='DCPTextGuidedAlignNeck',
+         decode_head='DCPSpatialEnhancedHead',
+         post_processor='DCPTagValidator'), TINY_CFG_OPTIONS + TINY_BANK,
+     set()),
 }
 
 
@@ -137,6 +163,10 @@ def test_parts(name):
     if name.startswith('dcp-cer'):
         assert model.decode_head.cer_topk == 8
         assert model.neck.with_ca and model.neck.with_sa
+    if 'dualprompt' in name:
+        assert model.type == 'DPSegEncoderDecoder'
+        assert model.neck.fusion == 'avg_embed'
+        assert model.visual_prompt_bank.type == 'VisualPromptBank'
     if name.startswith('dcp_convnextb'):
         assert model.backbone.model_name == \
             model.text_encoder.model_name == 'convnext_base_w_320'
