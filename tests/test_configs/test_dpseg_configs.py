@@ -13,8 +13,8 @@ from mmseg.registry import MODELS
 from test_ablation_configs import _covered, differing_keys
 
 from dcp_mm.apis.ablations import CONFIG_ROOT
-from dcp_mm.apis.dpseg_ablations import (DPSEG_ABLATION_DIR,
-                                         DPSEG_FULL_CONFIG, DPSEG_TABLES)
+from dcp_mm.apis.dpseg_ablations import (DPSEG_ABLATION_DIR, DPSEG_FULL_CONFIG,
+                                         DPSEG_TABLES)
 from dcp_mm.testing import TINY_VOCABULARY, random_seg_batch
 
 REPO = Path(__file__).resolve().parents[2]

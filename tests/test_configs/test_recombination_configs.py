@@ -80,22 +80,22 @@ EXPECTED = {
                                            decode_head='SEDGradualFusionHead',
                                            post_processor=None), TINY_CONVNEXT,
                                        set()),
-    'dcp-cer_convnextb_cocostuff.py':
-    ('../sed/sed_convnextb_cocostuff.py',
-     dict(
-         backbone='CLIPConvNeXtBackbone',
-         selector=None,
-         neck='DCPTextGuidedAlignNeck',
-         decode_head='SEDGradualFusionHead',
-         post_processor='DCPTagValidator'), TINY_CONVNEXT, set()),
-    'dcp_convnextb_cocostuff.py':
-    ('../dcp/dcp_vitb16_cocostuff.py',
-     dict(
-         backbone='CLIPConvNeXtBackbone',
-         selector='DCPCategorySelector',
-         neck='DCPTextGuidedAlignNeck',
-         decode_head='DCPSpatialEnhancedHead',
-         post_processor='DCPTagValidator'), TINY_CONVNEXT_DCP, set()),
+    'dcp-cer_convnextb_cocostuff.py': ('../sed/sed_convnextb_cocostuff.py',
+                                       dict(
+                                           backbone='CLIPConvNeXtBackbone',
+                                           selector=None,
+                                           neck='DCPTextGuidedAlignNeck',
+                                           decode_head='SEDGradualFusionHead',
+                                           post_processor='DCPTagValidator'),
+                                       TINY_CONVNEXT, set()),
+    'dcp_convnextb_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPConvNeXtBackbone',
+                                       selector='DCPCategorySelector',
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_CONVNEXT_DCP, set()),
     'catseg-dualprompt_vitb16_cocostuff.py':
     ('../catseg/catseg_vitb16_cocostuff.py',
      dict(

@@ -30,7 +30,8 @@ run once per T):
   columns only.
 
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
-``OUT_DIR/{inference,training,text,dpseg}.csv``, a plot ``OUT_DIR/benchmark.png``.
+``OUT_DIR/{inference,training,text,dpseg}.csv``, a plot
+``OUT_DIR/benchmark.png``.
 
 Example (ViT-B/16 at 384 px)::
 
@@ -373,8 +374,8 @@ def bench_training(name: str, model, variants: Sequence[str],
 
 # ------------------------------------------------------------------ text
 # ----------------------------------------------------------------- DPSeg
-def decoder_gflops(model, x: torch.Tensor, names: Sequence[str]) -> Tuple[
-        int, float]:
+def decoder_gflops(model, x: torch.Tensor,
+                   names: Sequence[str]) -> Tuple[int, float]:
     """(K, GFLOPs) of the decode head alone on the categories ``names``
     (fvcore convention, see :func:`gflops`)."""
     model.set_vocabulary(list(names), 'test')
@@ -668,9 +669,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.names and len(args.names) != len(args.configs):
         parser.error('--names needs one name per config')
-    for t in args.vocab_sizes + (args.baseline_vocab_sizes or []) + [
-            args.dpseg_vocab_size
-    ]:
+    for t in args.vocab_sizes + (args.baseline_vocab_sizes
+                                 or []) + [args.dpseg_vocab_size]:
         if t not in VOCABULARIES:
             parser.error(f'--vocab-sizes: {t} is not one of '
                          f'{sorted(VOCABULARIES)}')

@@ -100,8 +100,8 @@ def plan(names: Sequence[str], templates: Sequence[str],
         folder = osp.join(out, ImageFolderPromptSource.folder_name(name))
         label = split_synonyms(name)[0]
         for m, template in enumerate(templates):
-            jobs.append((template.format(label),
-                         osp.join(folder, f'{m:03d}.png')))
+            jobs.append(
+                (template.format(label), osp.join(folder, f'{m:03d}.png')))
     return jobs
 
 

@@ -1,5 +1,4 @@
-# DPSeg ablation: one round ("Inference I"): no semantic-guided prompt refinement;
-# evaluated with one round, like the paper's ablations (Inference I).
+# DPSeg ablation: no semantic-guided prompt refinement, one round
+# ("Inference I"), like the paper's ablations.
 _base_ = '../dpseg_convnextb_cocostuff.py'
-model = dict(
-    prompt_refiner=None)
+model = dict(prompt_refiner=None)

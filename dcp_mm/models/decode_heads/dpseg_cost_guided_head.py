@@ -160,7 +160,8 @@ class DPSegCostGuidedHead(BaseDecodeHead):
             for c_in, g in zip(guidance_in_dims, guidance_dims)
         ])
         self.visual_cost_embed = nn.ModuleDict({
-            str(i): nn.Sequential(
+            str(i):
+            nn.Sequential(
                 nn.Conv2d(
                     self.num_prompt_slots, visual_cost_dims[i], 3, padding=1),
                 nn.ReLU())

@@ -45,12 +45,8 @@ class HybridDilatedBlock(nn.Module):
                              f'{dilations!r}')
         self.convs = nn.Sequential(*[
             nn.Conv2d(
-                channels,
-                channels,
-                3,
-                padding=d,
-                dilation=d,
-                groups=channels) for d in dilations
+                channels, channels, 3, padding=d, dilation=d, groups=channels)
+            for d in dilations
         ])
         self.norm = nn.LayerNorm(channels, eps=1e-6)
         self.mlp = Mlp(channels, int(channels * mlp_ratio))
@@ -86,15 +82,17 @@ class CostGuidedDecoderBlock(nn.Module):
         ValueError: ``guidance_channels >= in_channels``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 guidance_channels: int,
-                 cost_guidance_channels: int,
-                 num_heads: int = 4,
-                 pooling_size: PoolSize = (2, 2),
-                 test_pooling_size: Optional[PoolSize] = None,
-                 dilations: Sequence[int] = (1, 2, 4)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        guidance_channels: int,
+        cost_guidance_channels: int,
+        num_heads: int = 4,
+        pooling_size: PoolSize = (2, 2),
+        test_pooling_size: Optional[PoolSize] = None,
+        dilations: Sequence[int] = (1, 2, 4)
+    ) -> None:
         super().__init__()
         up_channels = in_channels - guidance_channels
         if up_channels < 1:

@@ -121,7 +121,8 @@ def align_prompts_to_templates(prompts: Tensor, valid: Tensor,
     return mean.expand(*mean.shape[:-2], num_templates, mean.shape[-1])
 
 
-def pooled_cosine(feats: Tensor, prompts: Tensor,
+def pooled_cosine(feats: Tensor,
+                  prompts: Tensor,
                   has_prompt: Optional[Tensor] = None) -> Tensor:
     """Visual cost of one stage, F_v^j = cos(E_j(x, y), V_j(k, m)).
 

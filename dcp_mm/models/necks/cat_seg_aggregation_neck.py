@@ -10,7 +10,7 @@ from torch import Tensor
 from ..layers.arg_checks import check_positive_ints
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
-from ..layers.dual_prompt_cost import (cost_channels, check_fusion,
+from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
 from ..layers.structures import CategorySelection, CostFeatures
 

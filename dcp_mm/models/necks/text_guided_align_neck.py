@@ -11,7 +11,7 @@ from timm.layers import Mlp
 from torch import Tensor
 
 from ..layers.arg_checks import check_positive_ints
-from ..layers.dual_prompt_cost import (cost_channels, check_fusion,
+from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
 from ..layers.structures import CategorySelection, CostFeatures
 

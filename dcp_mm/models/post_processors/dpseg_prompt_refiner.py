@@ -54,9 +54,10 @@ class DPSegPromptRefiner(BaseModule):
         """(B, H, W) labels -> (B, T) bool detected categories."""
         b = pred.shape[0]
         # (B, H, W) -> (B, T) pixel counts
-        counts = torch.zeros(b, num_classes, dtype=torch.long,
-                             device=pred.device)
-        counts.scatter_add_(1, pred.flatten(1).clamp(0, num_classes - 1),
+        counts = torch.zeros(
+            b, num_classes, dtype=torch.long, device=pred.device)
+        counts.scatter_add_(1,
+                            pred.flatten(1).clamp(0, num_classes - 1),
                             torch.ones_like(pred.flatten(1)))
         detected = counts >= self.min_area
         if self.max_categories is not None:

@@ -133,9 +133,9 @@ class ExemplarCropPromptSource:
 
     def fingerprint(self, names: Sequence[str]) -> str:
         """What the prompts depend on (for the bank's cache key)."""
-        text = repr((type(self).__name__, sorted(self.dataset_cfg.items(),
-                                                 key=str), self.min_area,
-                     self.max_images, self.ignore_index))
+        text = repr(
+            (type(self).__name__, sorted(self.dataset_cfg.items(), key=str),
+             self.min_area, self.max_images, self.ignore_index))
         return hashlib.sha1(text.encode()).hexdigest()
 
     @property
@@ -176,8 +176,9 @@ class ExemplarCropPromptSource:
                 logger='current')
         return self._scans[num_prompts]
 
-    def __call__(self, names: Sequence[str], num_prompts: int
-                 ) -> List[List[Tuple[np.ndarray, np.ndarray]]]:
+    def __call__(
+            self, names: Sequence[str],
+            num_prompts: int) -> List[List[Tuple[np.ndarray, np.ndarray]]]:
         check_positive_ints(num_prompts=num_prompts)
         regions = self._scan(num_prompts)
         index = {c: i for i, c in enumerate(self.dataset.metainfo['classes'])}

@@ -57,8 +57,9 @@ class ImageFolderPromptSource:
         folder = osp.join(self.root, self.folder_name(name))
         if not osp.isdir(folder):
             return []
-        names = sorted(f for f in os.listdir(folder)
-                       if f.lower().endswith(IMAGE_SUFFIXES))
+        names = sorted(
+            f for f in os.listdir(folder)
+            if f.lower().endswith(IMAGE_SUFFIXES))
         return [osp.join(folder, f) for f in names[:num_prompts]]
 
     def fingerprint(self, names: Sequence[str]) -> str:
@@ -71,8 +72,9 @@ class ImageFolderPromptSource:
                 sha.update(repr((path, st.st_size, st.st_mtime_ns)).encode())
         return sha.hexdigest()
 
-    def __call__(self, names: Sequence[str], num_prompts: int
-                 ) -> List[List[Tuple[np.ndarray, np.ndarray]]]:
+    def __call__(
+            self, names: Sequence[str],
+            num_prompts: int) -> List[List[Tuple[np.ndarray, np.ndarray]]]:
         out = []
         for name in names:
             crops = []

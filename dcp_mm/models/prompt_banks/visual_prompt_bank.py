@@ -197,8 +197,8 @@ class VisualPromptBank(BaseModule):
             self.num_image_forwards += 1
             embeds.append(F.normalize(feats.cls_embed.float(), dim=-1))
             # (N, C_j, h_j, w_j) -> (N, C_j)
-            stages.append([f.float().mean(dim=(2, 3))
-                           for f in feats.inter_feats])
+            stages.append(
+                [f.float().mean(dim=(2, 3)) for f in feats.inter_feats])
         self.encoder.train(was_training)
         return torch.cat(embeds), [torch.cat(s) for s in zip(*stages)]
 
@@ -213,8 +213,8 @@ class VisualPromptBank(BaseModule):
         Returns:
             as :meth:`encode`.
         """
-        batch = torch.stack([self.prepare(i, m) for i, m in zip(images,
-                                                                masks)])
+        batch = torch.stack(
+            [self.prepare(i, m) for i, m in zip(images, masks)])
         return self.encode(batch)
 
     def _build(self, names: List[str]) -> VisualPrompts:

@@ -124,12 +124,10 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         valid = prompts.valid
         has = valid.any(dim=-1, keepdim=True)
         return VisualPrompts(
-            align_prompts_to_templates(prompts.embeds, valid, num_templates),
-            [
+            align_prompts_to_templates(prompts.embeds, valid, num_templates), [
                 align_prompts_to_templates(s, valid, num_templates)
                 for s in prompts.stage_embeds
-            ],
-            has.expand(*has.shape[:-1], num_templates))
+            ], has.expand(*has.shape[:-1], num_templates))
 
     def refine_prompts(self, inputs: Tensor,
                        seg_logits: Tensor) -> Tuple[VisualPrompts, Tensor]:

@@ -119,8 +119,7 @@ def test_upsample_cost_instead():
         assert not torch.equal(head(dict(inputs, cost=other)), ref)
     plain = _head(visual_cost_levels='none').eval()
     with torch.no_grad():
-        assert torch.equal(
-            plain(dict(inputs, cost=other)), plain(inputs))
+        assert torch.equal(plain(dict(inputs, cost=other)), plain(inputs))
 
 
 def test_loss_and_requires():

@@ -36,8 +36,12 @@ def test_text_only_equals_the_plain_neck(name):
     plain = _build(name).eval()
     fused = _build(name, fusion='text_only').eval()
     a = plain(dense, text, sel)
-    b = fused(dense, text, sel, visual_embeds=visual,
-              has_visual=torch.ones(B, K, dtype=torch.bool))
+    b = fused(
+        dense,
+        text,
+        sel,
+        visual_embeds=visual,
+        has_visual=torch.ones(B, K, dtype=torch.bool))
     assert torch.equal(a.cost_volume, cosine_cost_volume(dense, text))
     assert torch.equal(a.cost_volume, b.cost_volume)
     assert torch.equal(a.cost_embed, b.cost_embed)
@@ -50,8 +54,12 @@ def test_dual_prompt_fusions(name, fusion):
     neck = _build(name, fusion=fusion)
     p_out = 2 * P if fusion == 'concat_cost' else P
     assert neck.provides['cost_features'][1] == p_out
-    out = neck(dense, text, sel, visual_embeds=visual,
-               has_visual=torch.ones(B, K, dtype=torch.bool))
+    out = neck(
+        dense,
+        text,
+        sel,
+        visual_embeds=visual,
+        has_visual=torch.ones(B, K, dtype=torch.bool))
     assert out.cost_volume.shape == (B, K, p_out, H, H)
     text_cost = cosine_cost_volume(dense, text)
     if fusion == 'concat_cost':  # [text cost ; visual cost]

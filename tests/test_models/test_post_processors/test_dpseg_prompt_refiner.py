@@ -57,8 +57,7 @@ def test_only_detected_categories_change(bank):
             if refined[b, c]:
                 v, vj = bank.encode_masked(inputs[b:b + 1],
                                            (pred[b] == c)[None])
-                torch.testing.assert_close(out.embeds[b, c],
-                                           v.expand(M, -1))
+                torch.testing.assert_close(out.embeds[b, c], v.expand(M, -1))
                 for got, ref in zip(out.stage_embeds, vj):
                     torch.testing.assert_close(got[b, c], ref.expand(M, -1))
                 assert out.valid[b, c].all()

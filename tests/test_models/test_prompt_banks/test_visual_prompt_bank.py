@@ -43,8 +43,8 @@ def test_embeddings_shapes_and_frozen_encoder(tmp_path):
     assert not any(p.requires_grad for p in bank.parameters())
     vp = bank(['cat', 'grass', 'dog'])
     assert vp.embeds.shape == (3, 3, 32)
-    assert [s.shape for s in vp.stage_embeds] == [(3, 3, c) for c in
-                                                  (40, 80, 160, 320)]
+    assert [s.shape for s in vp.stage_embeds] == [(3, 3, c)
+                                                  for c in (40, 80, 160, 320)]
     assert vp.valid.tolist() == [[True, True, False], [False] * 3,
                                  [True, True, False]]
     norms = vp.embeds.norm(dim=-1)

@@ -69,8 +69,9 @@ def _build(root, **overrides):
 
 
 def test_build_injects_sizes_and_freezes_the_prompt_encoder(prompt_root):
-    model = _build(prompt_root, neck=dict(
-        _cfg(prompt_root)['neck'], fusion='concat_cost'))
+    model = _build(
+        prompt_root,
+        neck=dict(_cfg(prompt_root)['neck'], fusion='concat_cost'))
     bank = model.visual_prompt_bank
     assert type(bank.encoder) is type(model.backbone)
     assert bank.encoder.model_name == model.backbone.model_name
@@ -101,8 +102,8 @@ def test_visual_prompts_change_the_prediction(prompt_root, tmp_path_factory):
     with torch.no_grad():
         ref = model(**data, mode='tensor')
         other = tmp_path_factory.mktemp('other')
-        mmcv.imwrite(np.zeros((8, 8, 3), np.uint8), str(other / 'cat' /
-                                                         '0.png'))
+        mmcv.imwrite(
+            np.zeros((8, 8, 3), np.uint8), str(other / 'cat' / '0.png'))
         model.visual_prompt_bank.source.root = str(other)
         out = model(**data, mode='tensor')
     assert not torch.allclose(out, ref)
