@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
@@ -74,6 +75,7 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
             MODELS.build(prompt_refiner) if prompt_refiner else None)
         self._check_dpseg_parts()
         self._prompt_override: Optional[VisualPrompts] = None
+        self._refinement_logged = False
 
     def _init_decode_head(self, decode_head: ConfigType) -> None:
         """Inject the neck's cost channels and the prompt slots P."""
@@ -184,6 +186,13 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         finally:
             self._prompt_override = None
         vocab = self.current_vocabulary()
+        if not self._refinement_logged:
+            self._refinement_logged = True
+            print_log(
+                f'DPSeg prompt refinement: round II with '
+                f'{int(refined.sum())} refined category prompts in '
+                f'{len(results)} image(s) (logged once)',
+                logger='current')
         for ds, row in zip(results, refined.tolist()):
             ds.set_metainfo(
                 dict(dpseg_refined=[n for n, r in zip(vocab, row) if r]))
