@@ -71,8 +71,10 @@ def test_dpseg_train_then_test_with_refinement(shared_data, tmp_path):
         str(ckpt), '--work-dir',
         str(tmp_path / 'test'), '--cfg-options', *TINY
     ], tmp_path)
-    assert re.search(r'DPSeg prompt refinement: round II with [1-9]\d* '
-                     'refined', out), out[-2000:]
-    row = re.search(r'\|\s*dpseg_convnextb_cocostuff\s*\|\s*171\s*\|\s*'
-                    r'([0-9.]+|nan)', out)
+    assert re.search(
+        r'DPSeg prompt refinement: round II with [1-9]\d* '
+        'refined', out), out[-2000:]
+    row = re.search(
+        r'\|\s*dpseg_convnextb_cocostuff\s*\|\s*171\s*\|\s*'
+        r'([0-9.]+|nan)', out)
     assert row and 0.0 <= float(row.group(1)) <= 100.0, out[-2000:]
