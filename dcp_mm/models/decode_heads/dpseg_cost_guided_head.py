@@ -39,9 +39,11 @@ class DPSegCostGuidedHead(BaseDecodeHead):
 
     * stages use E_j = res4, res3, res2 (``inter_index`` (2, 1, 0), strides
       16, 8, 4), as SED's guidance;
-    * F_v^j (B, K, P, H_j, W_j), prompts aligned to the P text templates,
-      is embedded by ``ReLU(Conv3x3(P -> c_j))`` shared across categories;
-      a category without a visual prompt has F_v^j = 0;
+    * F_v^j (B, K, M, H_j, W_j) has one channel per prompt slot m (M = P
+      with the paper's one image per template; M = 8 exemplars in the
+      configs, which also keeps the stride-4 cost small), embedded by
+      ``ReLU(Conv3x3(M -> c_j))`` shared across categories; empty slots and
+      categories without a visual prompt have F_v^j = 0;
     * the image features E_j are also concatenated (SED's detached
       ``ReLU(Conv3x3)`` projections), since the secondary sources say image
       and prompt multi-scale features are both fused;
@@ -60,8 +62,9 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         clip_channels: res5 channels (injected by the segmentor).
         num_templates: channels of the initial cost volume (injected: P, or
             2P for the ``concat_cost`` fusion).
-        num_prompt_slots: P of the visual cost (injected by
-            ``DPSegEncoderDecoder``: the text templates); None = num_templates.
+        num_prompt_slots: M, channels of the visual cost (injected by
+            ``DPSegEncoderDecoder``: the bank's prompt slots); None =
+            num_templates.
         decoder_dims: stage output widths (64, 32, 16).
         guidance_dims: projected image-feature widths (32, 16, 8).
         visual_cost_dims: embedded visual-cost widths (32, 16, 8), also the
@@ -83,8 +86,8 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         inputs: dict(cost=CostFeatures (cost_embed (B, K, d, h, w),
         cost_volume (B, K, P', h, w)), inter_feats=[(B, C_i, H_i, W_i)],
         selection=CategorySelection, visual=VisualPrompts of the selected
-        categories, aligned: stage_embeds [(B, K, P, C_i)], valid
-        (B, K, P)); ``visual`` is needed only with visual costs. Returns
+        categories: stage_embeds [(B, K, M, C_i)], valid (B, K, M));
+        ``visual`` is needed only with visual costs. Returns
         (B, K, 8h, 8w) logits.
 
     Raises:
@@ -216,7 +219,7 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         Args:
             stage: decoder stage i.
             feats: (B, C_j, H_j, W_j) image features E_j of that stage.
-            visual: selected, aligned prompts (stage_embeds (B, K, P, C)).
+            visual: selected prompts (stage_embeds (B, K, M, C)).
 
         Returns:
             (B*K, c_i, H_j, W_j).
@@ -230,9 +233,8 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         if prompts.shape[2] != self.num_prompt_slots:
             raise ValueError(f'built for {self.num_prompt_slots} prompt '
                              f'slots, got {prompts.shape[2]}')
-        has = visual.valid.any(dim=-1)  # (B, K)
-        cost = pooled_cosine(feats, prompts, has)  # (B, K, P, H, W)
-        # (B, K, P, H, W) -> (B*K, P, H, W)
+        cost = pooled_cosine(feats, prompts, visual.valid)  # (B, K, M, H, W)
+        # (B, K, M, H, W) -> (B*K, M, H, W)
         return self.visual_cost_embed[str(stage)](
             cost.flatten(0, 1).to(feats.dtype))
 

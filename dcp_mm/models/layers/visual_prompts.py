@@ -123,7 +123,7 @@ def align_prompts_to_templates(prompts: Tensor, valid: Tensor,
 
 def pooled_cosine(feats: Tensor,
                   prompts: Tensor,
-                  has_prompt: Optional[Tensor] = None) -> Tensor:
+                  valid: Optional[Tensor] = None) -> Tensor:
     """Visual cost of one stage, F_v^j = cos(E_j(x, y), V_j(k, m)).
 
     DPSeg Sec. "cost-volume-guided decoder": the cosine between the image
@@ -132,25 +132,32 @@ def pooled_cosine(feats: Tensor,
 
     Args:
         feats: (B, C, H, W) stage features E_j.
-        prompts: (B, K, P, C) pooled prompt features V_j.
-        has_prompt: (B, K) bool or None; categories without a prompt get a
-            zero cost (no visual evidence, reconstruction choice).
+        prompts: (B, K, M, C) pooled prompt features V_j.
+        valid: (B, K, M) bool or None; invalid prompt slots (and so
+            categories without a prompt) get a zero cost (no visual
+            evidence, reconstruction choice).
 
     Returns:
-        (B, K, P, H, W) float32 cosines in [-1, 1].
+        (B, K, M, H, W) float32 cosines in [-1, 1].
+
+    Raises:
+        ValueError: shapes that do not fit.
     """
     if feats.dim() != 4 or prompts.dim() != 4:
         raise ValueError(f'expected feats (B, C, H, W) and prompts '
-                         f'(B, K, P, C), got {tuple(feats.shape)} and '
+                         f'(B, K, M, C), got {tuple(feats.shape)} and '
                          f'{tuple(prompts.shape)}')
     if feats.shape[1] != prompts.shape[-1]:
         raise ValueError(f'stage widths differ: image C={feats.shape[1]}, '
                          f'prompt C={prompts.shape[-1]}; build the prompt '
                          'bank with the backbone\'s CLIP architecture')
+    if valid is not None and valid.shape != prompts.shape[:3]:
+        raise ValueError(f'valid {tuple(valid.shape)} must be (B, K, M) = '
+                         f'{tuple(prompts.shape[:3])}')
     with torch.autocast(device_type=feats.device.type, enabled=False):
         f = torch.nn.functional.normalize(feats.float(), dim=1)
         v = torch.nn.functional.normalize(prompts.float(), dim=-1)
-        cost = torch.einsum('bchw,bkpc->bkphw', f, v)
-    if has_prompt is not None:
-        cost = cost * has_prompt[:, :, None, None, None].to(cost.dtype)
+        cost = torch.einsum('bchw,bkmc->bkmhw', f, v)
+    if valid is not None:
+        cost = cost * valid[..., None, None].to(cost.dtype)
     return cost

@@ -35,11 +35,12 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
                       pooled stages [(T, M, C_j)]   (frozen CLIP, cached)
         [test, round II] prompts of detected categories replaced by
                       masked crops of the input (prompt_refiner), per image
-        selection (B, K) -> prompts aligned to the P templates (B, K, P, .)
-        -> neck(dense, text, selection, visual_embeds, has_visual)
-           (the neck's ``fusion``: DPSeg's R = Avg(T, V) cost, Sec.
-           "dual-prompt cost volume")
-        -> decode_head(dict(..., visual=prompts)) (CVGD's visual costs)
+        selection (B, K) -> selected prompts (B, K, M, .)
+        -> neck(dense, text, selection, visual_embeds (aligned to the P
+           templates), has_visual) (the neck's ``fusion``: DPSeg's
+           R = Avg(T, V) cost, Sec. "dual-prompt cost volume")
+        -> decode_head(dict(..., visual=prompts)) (CVGD's visual costs,
+           one channel per prompt slot M)
 
     Args:
         visual_prompt_bank: :class:`VisualPromptBank` config; its
@@ -51,7 +52,8 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
             a ``fusion`` option (``DCPTextGuidedAlignNeck``,
             ``CATSegAggregationNeck``). The head's ``num_templates`` is set to
             the neck's cost channels (2P for ``concat_cost``) and, for heads
-            with ``uses_visual_prompts``, ``num_prompt_slots`` to P.
+            with ``uses_visual_prompts``, ``num_prompt_slots`` to the bank's
+            M.
 
     Raises:
         ValueError: as the base class; a neck without a ``fusion`` option;
@@ -65,12 +67,16 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
                  visual_prompt_bank: ConfigType,
                  prompt_refiner: OptConfigType = None,
                  **kwargs) -> None:
+        # the bank first: the head is built with its prompt slots M
+        bank_cfg = copy.deepcopy(dict(visual_prompt_bank))
+        encoder = dict(
+            bank_cfg.get('encoder') or copy.deepcopy(dict(backbone)))
+        encoder['pretrained'] = kwargs.get('pretrained')
+        bank_cfg['encoder'] = encoder
+        bank = MODELS.build(bank_cfg)
+        self._num_prompt_slots = bank.num_prompts  # plain int, pre-init
         super().__init__(backbone, text_encoder, decode_head, **kwargs)
-        bank = copy.deepcopy(dict(visual_prompt_bank))
-        encoder = dict(bank.get('encoder') or copy.deepcopy(dict(backbone)))
-        encoder['pretrained'] = self.pretrained
-        bank['encoder'] = encoder
-        self.visual_prompt_bank = MODELS.build(bank)
+        self.visual_prompt_bank = bank
         self.prompt_refiner = (
             MODELS.build(prompt_refiner) if prompt_refiner else None)
         self._check_dpseg_parts()
@@ -78,15 +84,14 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         self._refinement_logged = False
 
     def _init_decode_head(self, decode_head: ConfigType) -> None:
-        """Inject the neck's cost channels and the prompt slots P."""
+        """Inject the neck's cost channels and the prompt slots M."""
         decode_head = dict(decode_head)
         if self.neck is not None and hasattr(self.neck, 'provides'):
             decode_head['num_templates'] = \
                 self.neck.provides['cost_features'][1]
         head_cls = MODELS.get(decode_head['type'])
         if getattr(head_cls, 'uses_visual_prompts', False):
-            decode_head.setdefault('num_prompt_slots',
-                                   self.text_encoder.num_templates)
+            decode_head.setdefault('num_prompt_slots', self._num_prompt_slots)
         super()._init_decode_head(decode_head)
 
     def _check_dpseg_parts(self) -> None:
@@ -113,23 +118,21 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
             return self._prompt_override
         return self.visual_prompt_bank(self.current_vocabulary())
 
-    def selected_visual_prompts(self, selection: CategorySelection,
-                                num_templates: int) -> VisualPrompts:
-        """Gather the selected categories and align prompts to templates.
+    def selected_visual_prompts(self,
+                                selection: CategorySelection) -> VisualPrompts:
+        """Prompts of the selected categories: embeds (B, K, M, D),
+        stage_embeds [(B, K, M, C_j)], valid (B, K, M) (the decoder's
+        visual costs have one channel per prompt slot M)."""
+        return self.current_visual_prompts().select(selection.indices)
 
-        Returns:
-            :class:`VisualPrompts` with embeds (B, K, P, D), stage_embeds
-            [(B, K, P, C_j)], valid (B, K, P) (all True for categories with
-            a prompt; see :func:`align_prompts_to_templates`).
-        """
-        prompts = self.current_visual_prompts().select(selection.indices)
-        valid = prompts.valid
-        has = valid.any(dim=-1, keepdim=True)
-        return VisualPrompts(
-            align_prompts_to_templates(prompts.embeds, valid, num_templates), [
-                align_prompts_to_templates(s, valid, num_templates)
-                for s in prompts.stage_embeds
-            ], has.expand(*has.shape[:-1], num_templates))
+    @staticmethod
+    def neck_visual_embeds(prompts: VisualPrompts,
+                           num_templates: int) -> Tensor:
+        """(B, K, M, D) prompts -> (B, K, P, D) aligned to the text
+        templates for the dual-prompt cost
+        (:func:`align_prompts_to_templates`)."""
+        return align_prompts_to_templates(prompts.embeds, prompts.valid,
+                                          num_templates)
 
     def refine_prompts(self, inputs: Tensor,
                        seg_logits: Tensor) -> Tuple[VisualPrompts, Tensor]:
@@ -152,12 +155,13 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         selection = self._select(feats, text_avg, gt_categories)
         # (T, P, D)[B, K] -> (B, K, P, D)
         text_sel = text[selection.indices]
-        visual = self.selected_visual_prompts(selection, text.shape[1])
+        visual = self.selected_visual_prompts(selection)
         cost = self.neck(
             feats.dense_embeds,
             text_sel,
             selection,
-            visual_embeds=visual.embeds.to(text_sel.dtype),
+            visual_embeds=self.neck_visual_embeds(visual, text.shape[1]).to(
+                text_sel.dtype),
             has_visual=visual.has_prompt)
         head_inputs = dict(
             cost=cost,

@@ -69,8 +69,10 @@ def test_pooled_cosine_by_hand_and_zero_for_missing_prompts():
     assert cost.shape == (1, 2, 1, 1, 2)
     assert cost[0, 0, 0, 0].tolist() == pytest.approx([1.0, 2**-0.5])
     assert cost[0, 1, 0, 0].tolist() == pytest.approx([0.0, 2**-0.5])
-    cost = pooled_cosine(feats, prompts, torch.tensor([[True, False]]))
+    cost = pooled_cosine(feats, prompts, torch.tensor([[[True], [False]]]))
     assert torch.equal(cost[0, 1], torch.zeros(1, 1, 2))
+    with pytest.raises(ValueError, match='must be \\(B, K, M\\)'):
+        pooled_cosine(feats, prompts, torch.tensor([[True, False]]))
     with pytest.raises(ValueError, match='stage widths differ'):
         pooled_cosine(feats, prompts[..., :1])
     with pytest.raises(ValueError, match='expected feats'):

@@ -53,7 +53,7 @@ def _cfg(root, **overrides):
             num_heads=2),
         visual_prompt_bank=dict(
             type='VisualPromptBank',
-            num_prompts=2,
+            num_prompts=3,
             image_size=(64, 64),
             source=dict(type='ImageFolderPromptSource', root=str(root))),
         prompt_refiner=dict(type='DPSegPromptRefiner', min_area=16),
@@ -77,7 +77,7 @@ def test_build_injects_sizes_and_freezes_the_prompt_encoder(prompt_root):
     assert bank.encoder.model_name == model.backbone.model_name
     assert not any(p.requires_grad for p in bank.parameters())
     assert model.decode_head.num_templates == 4  # 2P for concat_cost
-    assert model.decode_head.num_prompt_slots == 2
+    assert model.decode_head.num_prompt_slots == 3  # the bank's M
 
 
 @pytest.mark.parametrize('selector', ['none', 'DCS'])
@@ -125,7 +125,7 @@ def test_predict_runs_two_rounds_with_refined_prompts(prompt_root):
     assert len(calls) == 2
     assert calls[0] is None and calls[1] is not None
     refined = calls[1]
-    assert refined.valid.shape == (2, 5, 2)
+    assert refined.valid.shape == (2, 5, 3)
     assert model._prompt_override is None  # reset after predict
     assert out[0].seg_logits.data.shape == (5, 64, 64)
     names = [ds.metainfo['dpseg_refined'] for ds in out]
