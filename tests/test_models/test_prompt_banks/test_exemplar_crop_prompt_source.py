@@ -92,3 +92,43 @@ def test_source_bad_arguments():
                 type='ExemplarCropPromptSource',
                 dataset=dict(type='COCOStuff171Dataset'),
                 min_area=0))
+
+
+class _FakeDataset:
+    """Two synthetic images (BGR, as mmcv loads them) with label maps."""
+    metainfo = dict(classes=('a', 'b', 'c', 'd'))
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.items = [
+            dict(
+                img=rng.integers(0, 255, (6, 8, 3), dtype=np.uint8),
+                gt_seg_map=label) for label in _labels()[:2]
+        ]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_source_returns_the_masked_crops_of_a_synthetic_dataset():
+    source = MODELS.build(
+        dict(
+            type='ExemplarCropPromptSource',
+            dataset=dict(type='COCOStuff171Dataset'),
+            min_area=1))
+    fake = _FakeDataset()
+    source._dataset = fake
+    out = source(['b', 'a', 'd', 'zzz'], 2)
+    assert [len(o) for o in out] == [1, 2, 0, 0]
+    # 'b' (class 1): image 0, rows 3..5, cols 4..7, RGB
+    img, mask = out[0][0]
+    assert np.array_equal(img, fake.items[0]['img'][3:6, 4:8, ::-1])
+    assert mask.all()
+    # 'a' (class 0): image 1 (8 px, rows 0..3, cols 0..1) before image 0
+    (img1, mask1), (img0, mask0) = out[1]
+    assert np.array_equal(img1, fake.items[1]['img'][0:4, 0:2, ::-1])
+    assert mask1.all() and mask1.shape == (4, 2)
+    assert np.array_equal(img0, fake.items[0]['img'][0:2, 0:3, ::-1])
