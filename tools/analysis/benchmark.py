@@ -24,8 +24,9 @@ run once per T):
   prompt bank's build time per category (cold, memory cache cleared; the
   prompt source's own scan excluded) and its encoder passes on a repeated
   vocabulary (0 = cache hit), the latency of one round and of two rounds
-  with the semantic-guided prompt refinement, and the decode head's GFLOPs
-  at K = ``--dpseg-decoder-k`` (16) categories; models without a bank
+  with the semantic-guided prompt refinement (cached text embeddings),
+  and the decode head's GFLOPs at K = ``--dpseg-decoder-k`` (16)
+  categories; models without a bank
   (e.g. SED, the decoder DPSeg's is compared with) fill the decoder
   columns only.
 
@@ -409,6 +410,7 @@ def bench_dpseg(name: str, model, x: torch.Tensor, args) -> List[dict]:
             bank(names)
             row['bank_repeat_forwards'] = bank.num_image_forwards - before
         model.set_vocabulary(names, 'test')
+        model.text_encoder(names)  # cached vocabulary, as the other tables
         refiner = getattr(model, 'prompt_refiner', None)
         if refiner is not None:
             model.prompt_refiner = None
