@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 import dcp_mm  # noqa: F401  (registers modules, installs compat layers)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
+SHARED_DATA = REPO_ROOT / 'demo' / 'data'
 
 
 @pytest.fixture(autouse=True)

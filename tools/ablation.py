@@ -1,16 +1,19 @@
-"""Reproduce one ablation table of DCP-CLIP (Tables III-VII).
+"""Reproduce one ablation table of DCP-CLIP (Tables III-VII) or MAFT+'s parts.
 
     python tools/ablation.py TABLE --checkpoints DIR [--dataset NAME ...]
         [--train] [--paper] [--work-dir WORK_DIR] [--cfg-options K=V ...]
 
-TABLE is one of III, IV, V, VIa, VIb, VIc, VII (rows and the paper's numbers:
-``dcp_mm/apis/ablations.py``), or DPSeg-2, DPSeg-3 (DPSeg's prompt and
-decoder ablations, reconstructed: ``dcp_mm/apis/dpseg_ablations.py``, configs
-``configs/dpseg/ablations/*.py``). Each row has a config (``configs/dcp/
-ablations/*.py``, or the full model ``configs/dcp/dcp_vitb16_cocostuff.py``)
-and its checkpoint lives in ``DIR/<config stem>/``: the file that
-``last_checkpoint`` names, else the latest ``iter_<N>.pth``, else the only
-``*.pth`` there.
+TABLE is one of III, IV, V, VIa, VIb, VIc, VII, MAFTP (rows and the paper's
+numbers: ``dcp_mm/apis/ablations.py``), or DPSeg-2, DPSeg-3 (DPSeg's prompt
+and decoder ablations, reconstructed: ``dcp_mm/apis/dpseg_ablations.py``,
+configs ``configs/dpseg/ablations/*.py``). Each row has a config
+(``configs/dcp/ablations/*.py``, or the full model
+``configs/dcp/dcp_vitb16_cocostuff.py``;
+for MAFTP, CDT / RC on and off on SED ConvNeXt-B, ``configs/maftp/
+ablations/*.py`` and ``configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py``,
+without paper numbers) and its checkpoint lives in ``DIR/<config stem>/``:
+the file that ``last_checkpoint`` names, else the latest ``iter_<N>.pth``,
+else the only ``*.pth`` there.
 
 * Without ``--train`` every row must have its checkpoint; otherwise the tool
   stops, before evaluating anything, with an error naming each missing row
@@ -43,15 +46,31 @@ from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     resolve_benchmarks, run_benchmarks)
 from dcp_mm.apis.dpseg_ablations import DPSEG_TABLES
+from dcp_mm.engine import check_cfg_options
+from dcp_mm.utils.config_root import config_root
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_ROOT = REPO_ROOT / 'configs'
+CONFIG_ROOT = config_root()
+ALL_TABLES = {**TABLES, **DPSEG_TABLES}
 DATASET_CONFIG_DIR = CONFIG_ROOT / '_base_' / 'datasets'
+
+
+def list_tables() -> str:
+    """Every table with its rows and config files (all must exist)."""
+    lines = [f'configs: {CONFIG_ROOT}']
+    for key, table in ALL_TABLES.items():
+        lines.append(f'{key}: {table.title}')
+        for row in table.rows:
+            path = row.config_path(CONFIG_ROOT)
+            if not path.is_file():
+                raise FileNotFoundError(f'config of row {row.label!r} of '
+                                        f'Table {key} not found: {path}')
+            lines.append(f'  {row.label}: {row.config}')
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,11 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         'ablation table and print it in the paper\'s layout')
     parser.add_argument(
         'table',
-        choices=list(TABLES) + list(DPSEG_TABLES),
+        nargs='?',
+        choices=list(ALL_TABLES),
         help='the paper\'s table')
     parser.add_argument(
+        '--list',
+        action='store_true',
+        help='list the tables, their rows and configs, and exit')
+    parser.add_argument(
         '--checkpoints',
-        required=True,
         metavar='DIR',
         help='folder with one sub-folder per row, named after the row\'s '
         'config file (DIR/<config stem>/iter_*.pth)')
@@ -108,6 +131,7 @@ def _load_config(row: AblationRow, cfg_options: Optional[dict]) -> Config:
     path = row.config_path(CONFIG_ROOT)
     cfg = Config.fromfile(str(path))
     cfg.launcher = 'none'
+    check_cfg_options(cfg, cfg_options)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -199,6 +223,12 @@ def evaluate_row(row: AblationRow, checkpoint: Path, benchmarks: Dict,
 def main(argv=None) -> str:
     """Run the CLI; returns the printed markdown table."""
     args = parse_args(argv)
+    if args.list:
+        text = list_tables()
+        print(text)
+        return text
+    if args.table is None or args.checkpoints is None:
+        raise SystemExit('give TABLE and --checkpoints DIR (or --list)')
     table: AblationTable = DPSEG_TABLES.get(args.table) or get_table(
         args.table)
     names: List[str] = list(args.dataset or table.benchmarks)

@@ -6,20 +6,27 @@ the vocabulary; 16-bit when T > 255) and ``OUT_DIR/vis/<stem>.png``
 categories present). Prints, per image, the categories Dynamic Category
 Selection passed to the decoder and those Tag Validation relabelled.
 
+An image that cannot be processed (unreadable, or too small to draw) is
+reported and skipped; the other images are still segmented.
+
 Example::
 
     python tools/demo.py photo.jpg photos/ \\
-        --config configs/dcp/dcp_vitb16_cocostuff.py \\
         --checkpoint work_dirs/dcp/iter_80000.pth \\
         --vocabulary cat dog "tree, trees" sky --out-dir demo_out
+
+(the model is built from the config saved in the checkpoint; ``--config``
+gives another one, which the checkpoint must fit exactly).
 """
 import argparse
 import os.path as osp
-from typing import List, Sequence
+import sys
+from typing import List, Optional, Sequence, Union
 
 # isort: off
 import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
 from dcp_mm.apis import OVSegInferencer
+from dcp_mm.models.utils.vocabulary import vocabulary_argument
 # isort: on
 import mmcv
 import numpy as np
@@ -79,9 +86,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Open-vocabulary segmentation of your own images')
     parser.add_argument('images', nargs='+', help='image files or folders')
-    parser.add_argument('--config', required=True, help='model config')
     parser.add_argument(
-        '--checkpoint', help='checkpoint (omit: random weights, a warning)')
+        '--config',
+        help='model config (omit: the config saved in --checkpoint)')
+    parser.add_argument(
+        '--checkpoint',
+        help='checkpoint (omit: random weights, a warning; needs --config)')
     parser.add_argument(
         '--vocabulary',
         nargs='+',
@@ -98,16 +108,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 <= args.opacity <= 1:
         parser.error('--opacity must be in [0, 1]')
+    if args.config is None and args.checkpoint is None:
+        parser.error('give --checkpoint (its saved config is used), '
+                     '--config, or both')
     return args
 
 
+def segment_one(inferencer: OVSegInferencer, path: str, pred_dir: str,
+                vis_dir: str, opacity: float, dtype) -> dict:
+    """Segment one image, write its label map and overlay, print what DCS
+    selected and TV relabelled; returns the demo's per-image dict."""
+    pred = inferencer(path, return_datasamples=True)
+    stem = osp.splitext(osp.basename(path))[0]
+    label = pred.pred_sem_seg.data[0].cpu().numpy().astype(dtype)
+    pred_path = osp.join(pred_dir, f'{stem}.png')
+    vis_path = osp.join(vis_dir, f'{stem}.png')
+    overlay = render(inferencer, path, pred, opacity)
+    Image.fromarray(label).save(pred_path)
+    mmcv.imwrite(overlay[..., ::-1], vis_path)
+    selected = pred.metainfo.get('dcs_selected')
+    relabel = pred.metainfo.get('tv_relabelled', {})
+    print(f'\n{path}: DCS selected {selected}; TV relabelled '
+          f'{relabel or "nothing"}')
+    return dict(
+        image=path,
+        pred=pred_path,
+        vis=vis_path,
+        dcs_selected=selected,
+        tv_relabelled=relabel)
+
+
 def main(argv=None) -> List[dict]:
-    """Run the demo; returns per image dict(image, pred, vis,
-    dcs_selected, tv_relabelled)."""
+    """Run the demo; returns per processed image dict(image, pred, vis,
+    dcs_selected, tv_relabelled), and per skipped image dict(image,
+    error)."""
     args = parse_args(argv)
-    vocab = args.vocabulary
-    if len(vocab) == 1 and osp.isfile(vocab[0]):
-        vocab = vocab[0]  # a vocabulary file
+    vocab: Union[str, List[str]] = vocabulary_argument(args.vocabulary)
     inferencer = OVSegInferencer(
         args.config,
         weights=args.checkpoint,
@@ -123,31 +159,30 @@ def main(argv=None) -> List[dict]:
     mkdir_or_exist(pred_dir)
     mkdir_or_exist(vis_dir)
     dtype = np.uint8 if len(inferencer.vocabulary) <= 255 else np.uint16
-    outputs = []
+    outputs: List[dict] = []
+    skipped: List[dict] = []
     bar = ProgressBar(len(images))
     for path in images:
-        pred = inferencer(path, return_datasamples=True)
-        stem = osp.splitext(osp.basename(path))[0]
-        label = pred.pred_sem_seg.data[0].cpu().numpy().astype(dtype)
-        pred_path = osp.join(pred_dir, f'{stem}.png')
-        Image.fromarray(label).save(pred_path)
-        vis_path = osp.join(vis_dir, f'{stem}.png')
-        mmcv.imwrite(
-            render(inferencer, path, pred, args.opacity)[..., ::-1], vis_path)
-        selected = pred.metainfo.get('dcs_selected')
-        relabel = pred.metainfo.get('tv_relabelled', {})
-        print(f'\n{path}: DCS selected {selected}; TV relabelled '
-              f'{relabel or "nothing"}')
-        outputs.append(
-            dict(
-                image=path,
-                pred=pred_path,
-                vis=vis_path,
-                dcs_selected=selected,
-                tv_relabelled=relabel))
+        error: Optional[str] = None
+        try:
+            outputs.append(
+                segment_one(inferencer, path, pred_dir, vis_dir, args.opacity,
+                            dtype))
+        except Exception as err:  # noqa: B902  (reported, then skipped)
+            error = f'{type(err).__name__}: {err}'
+        if error is not None:
+            print(
+                f'\nskipped {path}: cannot be processed ({error})',
+                file=sys.stderr)
+            skipped.append(dict(image=path, error=error))
         bar.update()
     print(f'\nlabel maps in {pred_dir}, overlays in {vis_dir}')
-    return outputs
+    if skipped:
+        print(
+            f'{len(skipped)} of {len(images)} images skipped: ' +
+            ', '.join(s['image'] for s in skipped),
+            file=sys.stderr)
+    return outputs + skipped
 
 
 if __name__ == '__main__':

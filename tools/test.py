@@ -4,7 +4,13 @@ Without ``--dataset`` the config's own ``test_dataloader`` /
 ``test_evaluator`` are used. With ``--dataset NAME [NAME ...]`` each named
 zero-shot benchmark (``configs/_base_/datasets/NAME.py``) is evaluated in
 turn by one runner (model built and checkpoint loaded once) and a summary
-table is printed and written to ``work_dir/summary.{md,csv}``.
+table is printed and written to ``work_dir/summary.{md,csv}`` (rows of
+earlier runs into the same work dir are kept; a benchmark evaluated again
+replaces its row).
+
+The config is optional: ``tools/test.py CHECKPOINT`` builds the model from
+the config saved in the checkpoint. With a config, the checkpoint must fit
+the model exactly (an error names the keys and the differing settings).
 """
 import argparse
 import logging
@@ -17,7 +23,10 @@ import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     format_summary, resolve_benchmarks,
                                     run_benchmarks, summary_row, write_summary)
-from dcp_mm.engine import setup_cpu_distributed
+from dcp_mm.datasets import check_image_folders, wrap_checked
+from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
+                           setup_cpu_distributed)
+from dcp_mm.engine.model_checkpoint import config_from_checkpoint
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
@@ -35,8 +44,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'zero-shot benchmarks',
         epilog='The checkpoint holds all weights, so model.pretrained is set '
         'to None (no CLIP weights are fetched).')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'config',
+        help='test config file path; omit it (give the checkpoint only) '
+        'to use the config saved in the checkpoint')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
     parser.add_argument(
         '--dataset',
         nargs='+',
@@ -77,6 +89,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
     parser.add_argument(
+        '--allow-unknown-cfg-options',
+        action='store_true',
+        help='warn (instead of stopping) when a --cfg-options key is '
+        'neither in the config nor read by mmengine / mmseg / dcp_mm')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -88,6 +105,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.checkpoint is None:  # one path: the checkpoint
+        args.checkpoint, args.config = args.config, None
     if args.data_root is not None and not args.dataset:
         parser.error('--data-root needs exactly one --dataset NAME (for the '
                      "config's own test set use --cfg-options "
@@ -137,20 +156,30 @@ def main(argv=None) -> None:
     _check_checkpoint(args.checkpoint)
     for name, bench in (benchmarks or {}).items():
         check_data_root(bench['test_dataloader'], name)
+        check_image_folders(bench['test_dataloader']['dataset'],
+                            f'benchmark {name!r}')
 
-    cfg = Config.fromfile(args.config)
+    if args.config is None:
+        cfg = config_from_checkpoint(args.checkpoint)
+        cfg.pop('work_dir', None)  # the training run's, not this one's
+        name = osp.splitext(osp.basename(args.checkpoint))[0]
+    else:
+        cfg = Config.fromfile(args.config)
+        name = osp.splitext(osp.basename(args.config))[0]
     cfg.launcher = args.launcher
+    check_cfg_options(cfg, args.cfg_options, args.allow_unknown_cfg_options)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if benchmarks is None and cfg.get('test_dataloader'):
         check_data_root(cfg.test_dataloader)
+        check_image_folders(cfg.test_dataloader['dataset'],
+                            'test_dataloader.dataset')
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', name)
     cfg.load_from = args.checkpoint
     if cfg.get('model', {}).get('pretrained') is not None:
         # the checkpoint holds every weight: do not fetch CLIP weights first
@@ -190,6 +219,13 @@ def main(argv=None) -> None:
                 _set_output_dir(bench['test_evaluator'],
                                 osp.join(args.out, name))
 
+    # every sample is checked where it is loaded (an error naming the file)
+    if benchmarks is None and cfg.get('test_dataloader'):
+        cfg.test_dataloader = wrap_checked(cfg.test_dataloader)
+    for bench in (benchmarks or {}).values():
+        bench['test_dataloader'] = wrap_checked(bench['test_dataloader'])
+    fix_persistent_workers(cfg)
+
     if benchmarks is not None:
         # the runner is built with the first benchmark as its test set
         first = next(iter(benchmarks.values()))
@@ -206,7 +242,6 @@ def main(argv=None) -> None:
 
     if benchmarks is None:
         metrics = runner.test()
-        name = osp.splitext(osp.basename(args.config))[0]
         meta = getattr(runner.test_loop.dataloader.dataset, 'metainfo', {})
         classes = (meta or {}).get('classes')
         rows = [summary_row(name, metrics, len(classes) if classes else None)]
@@ -214,8 +249,8 @@ def main(argv=None) -> None:
         rows = run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
 
     if is_main_process():
-        table = format_summary(rows)
-        md, csv_path = write_summary(rows, cfg.work_dir)
+        table = format_summary(rows)  # this run's rows
+        md, csv_path = write_summary(rows, cfg.work_dir)  # merged
         print(table)
         runner.logger.info(f'summary written to {md} and {csv_path}')
 

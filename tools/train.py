@@ -13,8 +13,10 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-from dcp_mm.engine import (format_unknown_cfg_options, setup_cpu_distributed,
-                           unknown_cfg_option_keys)
+from dcp_mm.datasets import (check_image_folders, read_bad_sample_report,
+                             wrap_checked)
+from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
+                           setup_cpu_distributed)
 
 # devices on which mmengine's AmpOptimWrapper can be built (it asserts so)
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
@@ -50,10 +52,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
     parser.add_argument(
-        '--strict-cfg-options',
+        '--allow-unknown-cfg-options',
         action='store_true',
-        help='stop with an error (instead of a warning) when a '
-        '--cfg-options key does not exist in the config')
+        help='warn (instead of stopping) when a --cfg-options key is '
+        'neither in the config nor read by mmengine / mmseg / dcp_mm')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='train into a work dir that already holds checkpoints (they '
+        'are overwritten); without it such a work dir is refused')
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='allow load_from / --resume checkpoints that do not fit the '
+        'model exactly (CLIP-only init, converted weights): what is not '
+        'loaded is logged as a table. Default: such a checkpoint is an error')
+    parser.add_argument(
+        '--skip-bad-samples',
+        action='store_true',
+        help='skip and count bad training samples (unreadable image, label '
+        'of another size, label values out of range) instead of stopping '
+        'at the first one; a summary is printed at the end '
+        '(config key data_check.skip_bad)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -101,19 +121,53 @@ def enable_amp(cfg: Config, device: str) -> None:
             f'run uses {device!r}. Train without --amp.')
 
 
-def check_cfg_options(cfg: Config, options: dict, strict: bool) -> None:
-    """Report ``--cfg-options`` keys that are not in ``cfg``.
+def check_work_dir(work_dir: str, resume: bool, overwrite: bool) -> None:
+    """Refuse to train from scratch into a work dir holding checkpoints.
 
     Raises:
-        KeyError: ``strict`` and some keys are unknown.
+        FileExistsError: ``work_dir`` holds ``*.pth`` files or a
+            ``last_checkpoint`` file, and neither ``resume`` nor
+            ``overwrite``; the message lists them and the three ways on.
     """
-    unknown = unknown_cfg_option_keys(cfg, options)
-    if not unknown:
+    if resume or overwrite or not osp.isdir(work_dir):
         return
-    msg = format_unknown_cfg_options(unknown)
-    if strict:
-        raise KeyError(msg)
-    print_log(msg, logger='current', level=logging.WARNING)
+    found = sorted(
+        f for f in os.listdir(work_dir)
+        if f.endswith('.pth') or f == 'last_checkpoint')
+    if found:
+        shown = ', '.join(found[:5]) + (' ...' if len(found) > 5 else '')
+        raise FileExistsError(
+            f'work dir {work_dir!r} already holds checkpoints ({shown}): '
+            'training from scratch would overwrite them. Continue the run '
+            'with --resume, choose a new --work-dir, or pass --overwrite.')
+
+
+def check_data(cfg: Config, report_file: str) -> None:
+    """Every dataset of the run: its image folder exists and holds images
+    (checked now, before the model is built), and every sample is
+    checked where it is loaded (:class:`~dcp_mm.datasets.CheckedDataset`:
+    an error naming the file, or, with ``data_check.skip_bad``, a counted
+    skip)."""
+    skip_bad = bool((cfg.get('data_check') or {}).get('skip_bad', False))
+    for name in ('train_dataloader', 'val_dataloader'):
+        loader = cfg.get(name)
+        if not loader or not loader.get('dataset'):
+            continue
+        check_image_folders(loader['dataset'], f'{name}.dataset')
+        cfg[name] = wrap_checked(
+            loader,
+            skip_bad=skip_bad and name == 'train_dataloader',
+            report_file=report_file if name == 'train_dataloader' else None)
+
+
+def bad_sample_summary(report_file: str) -> str:
+    """The end-of-run summary of skipped samples ('' if none)."""
+    bad = read_bad_sample_report(report_file)
+    if not bad:
+        return ''
+    lines = [f'  {path}: {problem}' for path, problem in bad.items()]
+    return (f'{len(bad)} bad training samples were skipped (listed in '
+            f'{report_file}):\n' + '\n'.join(lines))
 
 
 def main(argv=None) -> None:
@@ -121,8 +175,8 @@ def main(argv=None) -> None:
 
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
+    check_cfg_options(cfg, args.cfg_options, args.allow_unknown_cfg_options)
     if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options, args.strict_cfg_options)
         cfg.merge_from_dict(args.cfg_options)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
@@ -132,10 +186,19 @@ def main(argv=None) -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
+    check_work_dir(cfg.work_dir, args.resume, args.overwrite)
     if args.amp:
         enable_amp(cfg, get_device())
 
     cfg.resume = args.resume
+    if args.partial_load:
+        cfg.partial_load = True
+    if args.skip_bad_samples:
+        cfg.data_check = dict(cfg.get('data_check') or {}, skip_bad=True)
+    fix_persistent_workers(cfg)
+    report_file = osp.join(
+        osp.abspath(cfg.work_dir), f'bad_samples.{os.getpid()}.txt')
+    check_data(cfg, report_file)
     # torchrun / slurm on a CPU-only machine: gloo + DDP without device ids
     setup_cpu_distributed(cfg, args.launcher)
 
@@ -144,6 +207,9 @@ def main(argv=None) -> None:
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    summary = bad_sample_summary(report_file)
+    if summary:
+        print_log(summary, logger='current', level=logging.WARNING)
 
 
 if __name__ == '__main__':

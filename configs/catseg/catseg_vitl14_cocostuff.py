@@ -1,25 +1,23 @@
-# CAT-Seg, CLIP ViT-L/14, COCO-Stuff-171: 336 px (24 x 24 patch grid),
-# decoder guidance from blocks 8 and 16 (official layer_indexes [7, 15]),
+# CAT-Seg, CLIP ViT-L/14@336px (open_clip 'ViT-L-14-336', OpenAI weights
+# through model.pretrained='openai'), COCO-Stuff-171, as the official
+# configs/vitl_336.yaml and cat_seg_model.py
+# (https://github.com/cvlab-kaist/CAT-Seg): 384 crops squashed to CLIP's
+# 336 px (24 x 24 patch grid) in training (train_cfg.input_resize); test:
+# the 640 x 640 image cut into 384 windows with stride 256 (2 x 2), every
+# view resized to 336 (test_cfg.window_resize), plus the global view
+# (640 -> 384 -> 336); logits back to 384, probabilities averaged.
+# Decoder guidance from blocks 8 and 16 (official layer_indexes [7, 15]),
 # CLIP width 1024 (injected into the head), otherwise as ViT-B/16.
-# The official model squashes its 384 crops / tiles to 336 for CLIP; here
-# the crops and tiles are 336 directly (stride 224 over the 640 test image),
-# as in configs/dcp/dcp_vitl14_cocostuff.py.
 _base_ = './catseg_vitb16_cocostuff.py'
 
-crop_size = (336, 336)
-data_preprocessor = dict(size=crop_size)
+clip_size = (336, 336)
 model = dict(
-    data_preprocessor=data_preprocessor,
-    backbone=dict(model_name='ViT-L-14', out_indices=(8, 16)),
-    text_encoder=dict(model_name='ViT-L-14'),
-    test_cfg=dict(crop_size=crop_size, stride=(224, 224)))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='Resize', scale=(1333, crop_size[0]), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+    backbone=dict(model_name='ViT-L-14-336', out_indices=(8, 16)),
+    text_encoder=dict(model_name='ViT-L-14-336'),
+    train_cfg=dict(input_resize=clip_size),
+    test_cfg=dict(
+        mode='slide',
+        crop_size=(384, 384),
+        stride=(256, 256),
+        window_resize=clip_size,
+        global_view=True))

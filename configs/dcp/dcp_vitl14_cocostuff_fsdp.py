@@ -8,7 +8,7 @@
 #   applied by FSDPStrategy with torch's checkpoint wrapper);
 # * bf16 parameters / fp32 gradient reduction (FSDP MixedPrecision); the
 #   loss and the cost volume stay in fp32 inside the model;
-# * use_orig_params=True: needed for the frozen text encoder and the 0.01
+# * use_orig_params=True: needed for the partly frozen CLIP towers and the 0.01
 #   learning-rate multiplier of the CLIP parameters (paramwise_cfg);
 # * full (rank-0, CPU-offloaded) state dicts, so checkpoints load into the
 #   DDP / single-GPU configs and tools/test.py unchanged.

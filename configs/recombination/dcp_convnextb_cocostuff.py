@@ -4,7 +4,8 @@
 # decide the decoder's switches: a ConvNeXt has no attention map and no
 # single-scale block features at the dense grid (its stages form a stride
 # 4..32 pyramid), so the decoder drops the attention guidance A and the
-# shallow features F_s (fuse_attn=False, fuse_shallow=False) and keeps the
+# shallow features F_s (fuse_attn=False, fuse_shallow_qk=False,
+# fuse_shallow_up=False) and keeps the
 # Swin spatial enhance and the C_0 fusion. Data, schedule and the slide test
 # are DCP-CLIP's: 384 crops, i.e. a 12 x 12 stride-32 grid (SED trains at
 # 768 for 24 x 24).
@@ -18,4 +19,5 @@ model = dict(
         finetune='full',
         quick_gelu=False),
     text_encoder=dict(model_name='convnext_base_w_320', quick_gelu=False),
-    decode_head=dict(fuse_shallow=False, fuse_attn=False))
+    decode_head=dict(
+        fuse_shallow_qk=False, fuse_shallow_up=False, fuse_attn=False))

@@ -1,4 +1,5 @@
-"""The ablation tables of DCP-CLIP (Tables III-VII) for ``tools/ablation.py``.
+"""The ablation tables of DCP-CLIP (Tables III-VII) and of MAFT+'s parts
+(``MAFTP``) for ``tools/ablation.py``.
 
 Each table of the paper is an :class:`AblationTable`: its rows in the
 paper's order, each row an :class:`AblationRow` with
@@ -11,6 +12,13 @@ paper's order, each row an :class:`AblationRow` with
   full model (checked by ``tests/test_configs/test_ablation_configs.py``);
 * the paper's numbers (mIoU in %, per benchmark; Table VII also training
   memory / time and inference time).
+
+The ``MAFTP`` table switches MAFT+'s Content-Dependent Transfer (CDT) and
+Representation Compensation (RC) on and off on SED ConvNeXt-B with MAFT+'s
+CLIP recipe (full model ``configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py``,
+rows in ``configs/maftp/ablations``). MAFT+'s own CDT / RC ablation numbers
+were not retrievable, so its rows carry no paper numbers (printed as ``-``)
+rather than guessed ones.
 
 Benchmark names are those of :data:`dcp_mm.apis.benchmarks.BENCHMARKS`:
 A-847 = ``ade847``, PC-459 = ``pc459``, A-150 = ``ade150``, PC-59 =
@@ -27,16 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ..utils.config_root import config_root
+
 PathLike = Union[str, Path]
 
-CONFIG_ROOT: Path = Path(__file__).resolve().parents[2] / 'configs'
-"""``<repo>/configs`` (exists for a source checkout / editable install)."""
+CONFIG_ROOT: Path = config_root()
+"""The shipped configs (package copy of a wheel, or ``<repo>/configs``)."""
 
 FULL_MODEL_CONFIG = 'dcp/dcp_vitb16_cocostuff.py'
 """The full model (relative to :data:`CONFIG_ROOT`)."""
 
 ABLATION_CONFIG_DIR = 'dcp/ablations'
 """Folder of the ablation configs (relative to :data:`CONFIG_ROOT`)."""
+
+MAFTP_FULL_CONFIG = 'maftp/maftp-cdt-rc_convnextb_cocostuff.py'
+"""The full model of the MAFT+ table (SED ConvNeXt-B + CDT + RC)."""
+
+MAFTP_ABLATION_DIR = 'maftp/ablations'
+"""Folder of the MAFT+ table's ablation configs."""
 
 PAPER_BENCHMARKS: Tuple[str,
                         ...] = ('ade847', 'pc459', 'ade150', 'pc59', 'voc20')
@@ -56,8 +72,13 @@ BENCHMARK_TITLES: Dict[str, str] = dict(
 NO_DCS = ('model.selector', )
 NO_TGA = ('model.neck.with_ca', 'model.neck.with_sa')
 PLAIN_DECODER = ('model.decode_head.spatial_enhance',
-                 'model.decode_head.fuse_shallow',
+                 'model.decode_head.fuse_shallow_up',
+                 'model.decode_head.fuse_shallow_qk',
                  'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
+# Table VI(c) "none": no fusion into the Swin Q/K; the U-Net path keeps F_s
+# ("without fusion, the decoder relies solely on shallow features")
+QK_FUSION = ('model.decode_head.fuse_shallow_qk',
+             'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
 NO_TV = ('model.post_processor', )
 UNUSED_PARAMS = ('find_unused_parameters', )
 """Rows without the attention guidance A leave the query projection of the
@@ -78,9 +99,10 @@ class AblationRow:
         paper: the paper's mIoU (%) per benchmark name.
         paper_extra: further numbers the paper reports for the row (Table
             VII: training memory / time, inference time), by column name.
-        full_config: the full model the row is compared with (relative to
-            :data:`CONFIG_ROOT`; DCP-CLIP's unless another method's table,
-            e.g. :mod:`dcp_mm.apis.dpseg_ablations`).
+        full_config: the config of the table's full model (DCP-CLIP's by
+            default; another method's for its own tables, e.g. MAFT+ or
+            :mod:`dcp_mm.apis.dpseg_ablations`); ``changed_keys`` are
+            relative to it.
     """
     label: str
     config: str
@@ -111,7 +133,7 @@ class AblationTable:
 
     Args:
         key: CLI name (``'III'``, ``'IV'``, ``'V'``, ``'VIa'``, ``'VIb'``,
-            ``'VIc'``, ``'VII'``).
+            ``'VIc'``, ``'VII'``, ``'MAFTP'``).
         title: caption.
         row_header: title of the first column (what the rows vary).
         benchmarks: the paper's benchmark columns, in its order.
@@ -175,6 +197,22 @@ def _tau_row(label: str, name: Optional[str], values: Sequence[float],
         keys,
         benchmarks=_TAU_BENCHMARKS,
         extra=dict(zip(_TAU_EXTRA, extra)))
+
+
+NO_CDT, NO_RC = 'model.text_adapter', 'model.aux_losses'
+
+
+def _maftp_row(label: str, name: Optional[str],
+               keys: Sequence[str]) -> AblationRow:
+    """A row of the MAFT+ table, without paper numbers (MAFT+'s CDT / RC
+    ablation was not retrievable; its cells stay empty, not guessed)."""
+    config = MAFTP_FULL_CONFIG if name is None else \
+        f'{MAFTP_ABLATION_DIR}/maftp-{name}_convnextb_cocostuff.py'
+    return AblationRow(
+        label=label,
+        config=config,
+        changed_keys=tuple(keys),
+        full_config=MAFTP_FULL_CONFIG)
 
 
 # yapf: disable
@@ -256,11 +294,11 @@ _TABLE_LIST = [
         benchmarks=PAPER_BENCHMARKS,
         rows=(
             _row('none', 'fuse-none', (11.6, 19.1, 31.3, 56.8, 94.7),
-                 PLAIN_DECODER[1:] + UNUSED_PARAMS),
+                 QK_FUSION + UNUSED_PARAMS),
             _row('+F_s', 'fuse-shallow', (11.8, 19.4, 31.8, 57.6, 95.5),
-                 PLAIN_DECODER[2:] + UNUSED_PARAMS),
+                 QK_FUSION[1:] + UNUSED_PARAMS),
             _row('+C_0', 'fuse-shallow-cost', (12.0, 19.5, 32.1, 57.8, 95.7),
-                 PLAIN_DECODER[3:] + UNUSED_PARAMS),
+                 QK_FUSION[2:] + UNUSED_PARAMS),
             _row('+A', None, _FULL),
         )),
     AblationTable(
@@ -275,6 +313,18 @@ _TABLE_LIST = [
             _tau_row('0.5', None, (12.3, 32.4, 95.9), (13.2, 496.4, 0.20)),
             _tau_row('0.2', 'tau0p2', (12.4, 32.6, 95.6), (15.5, 528.6, 0.22)),
             _tau_row('0', 'tau0', (12.4, 32.5, 95.2), (20.1, 869.5, 0.51)),
+        )),
+    AblationTable(
+        key='MAFTP',
+        title=('MAFT+ parts on SED ConvNeXt-B: Content-Dependent Transfer '
+               '(CDT) and Representation Compensation (RC)'),
+        row_header='MAFT+ parts',
+        benchmarks=PAPER_BENCHMARKS,
+        rows=(
+            _maftp_row('none', 'none', (NO_CDT, NO_RC)),
+            _maftp_row('+CDT', 'norc', (NO_RC, )),
+            _maftp_row('+RC', 'nocdt', (NO_CDT, )),
+            _maftp_row('+CDT+RC', None, ()),
         )),
 ]
 # yapf: enable

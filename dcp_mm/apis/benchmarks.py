@@ -28,16 +28,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..utils.config_root import config_root
+
 BENCHMARKS: Tuple[str, ...] = ('cocostuff', 'ade150', 'ade847', 'pc59',
                                'pc459', 'voc20', 'voc20b')
 """Benchmark names accepted by ``--dataset`` (COCO-Stuff-171, ADE20K-150,
 ADE20K-847, PASCAL-Context-59 / -459, PASCAL VOC-20 and VOC-20 with
 background)."""
 
-DATASET_CONFIG_DIR: Path = (
-    Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'datasets')
-"""Default folder of the benchmark dataset configs (``<repo>/configs/
-_base_/datasets``; exists for a source checkout / editable install)."""
+DATASET_CONFIG_DIR: Path = config_root() / '_base_' / 'datasets'
+"""Default folder of the benchmark dataset configs (``_base_/datasets`` of
+the shipped configs, see :func:`~dcp_mm.utils.config_root`)."""
 
 SUMMARY_COLUMNS = ('benchmark', '#classes', 'mIoU', 'aAcc', 'mAcc')
 """Columns of the summary table (metric values in percent)."""
@@ -265,13 +266,55 @@ def format_summary_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def read_summary_csv(path: PathLike) -> List[Dict[str, Any]]:
+    """Rows of a ``summary.csv`` written by :func:`write_summary` ([] if
+    the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline='') as f:
+        for rec in csv.DictReader(f):
+            if not rec.get('benchmark'):
+                continue
+            row: Dict[str, Any] = dict(benchmark=rec['benchmark'])
+            num = rec.get('num_classes') or ''
+            row['num_classes'] = int(num) if num.strip() else None
+            for key in _METRIC_KEYS:
+                value = (rec.get(key) or '').strip()
+                row[key] = float(value) if value else None
+            rows.append(row)
+    return rows
+
+
+def merge_summary_rows(
+        old: Sequence[Mapping[str, Any]],
+        new: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Rows of an earlier summary updated by new rows: a benchmark of
+    ``new`` replaces its old row in place, other old rows are kept, new
+    benchmarks are appended."""
+    merged = [dict(r) for r in old]
+    index = {r['benchmark']: i for i, r in enumerate(merged)}
+    for row in new:
+        if row['benchmark'] in index:
+            merged[index[row['benchmark']]] = dict(row)
+        else:
+            index[row['benchmark']] = len(merged)
+            merged.append(dict(row))
+    return merged
+
+
 def write_summary(rows: Sequence[Mapping[str, Any]],
-                  work_dir: PathLike) -> Tuple[Path, Path]:
+                  work_dir: PathLike,
+                  merge: bool = True) -> Tuple[Path, Path]:
     """Write ``summary.md`` and ``summary.csv`` into ``work_dir``.
 
     Args:
         rows: as in :func:`format_summary`.
         work_dir: output folder (created if missing).
+        merge: keep the rows of an earlier ``summary.csv`` in ``work_dir``
+            (:func:`merge_summary_rows`): repeated test runs into one work
+            dir add up instead of overwriting each other.
 
     Returns:
         Paths of the markdown and CSV files.
@@ -279,6 +322,8 @@ def write_summary(rows: Sequence[Mapping[str, Any]],
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     md, csv_path = work_dir / 'summary.md', work_dir / 'summary.csv'
+    if merge:
+        rows = merge_summary_rows(read_summary_csv(csv_path), rows)
     md.write_text(format_summary(rows) + '\n')
     csv_path.write_text(format_summary_csv(rows))
     return md, csv_path

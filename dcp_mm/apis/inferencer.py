@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config, ConfigDict
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 from mmseg.structures import SegDataSample
 from PIL import Image
 
-from ..models.layers.vocabulary import VocabularyLike, load_vocabulary
+from ..engine.cfg_options import check_cfg_options
+from ..engine.model_checkpoint import (config_from_checkpoint,
+                                       load_model_checkpoint)
+from ..models.utils.vocabulary import VocabularyLike, load_vocabulary
 
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]
@@ -56,8 +58,14 @@ class OVSegInferencer(MMSegInferencer):
     segmentor records them (metainfo ``selected_categories``; in
     ``mode='slide'`` the union over the windows and the global view).
 
+    The checkpoint must fit the model exactly (every key, every shape): a
+    checkpoint of another model, template count or head is an error naming
+    the keys and the differing settings (see
+    :mod:`dcp_mm.engine.model_checkpoint`).
+
     Args:
-        model: config file path, Config or dict of a dcp_mm segmentor.
+        model: config file path, Config or dict of a dcp_mm segmentor; None:
+            the config saved in the checkpoint ``weights``.
         weights: checkpoint path; None keeps random weights (warning). The
             config's ``model.pretrained`` is ignored (no downloads).
         vocabulary: names or a text file; None: the checkpoint's training
@@ -66,9 +74,13 @@ class OVSegInferencer(MMSegInferencer):
             :func:`vocabulary_palette`.
         device: e.g. 'cpu' / 'cuda:0'; None picks one.
         scope: registry scope ('mmseg').
-        cfg_options: dict merged into the config before the model is built.
+        cfg_options: dict merged into the config before the model is built
+            (unknown keys are an error, see
+            :func:`~dcp_mm.engine.cfg_options.check_cfg_options`).
 
     Raises:
+        CheckpointMismatchError: the checkpoint does not fit the model.
+        CfgOptionsError: unknown ``cfg_options`` keys.
         ValueError: no vocabulary (neither given nor in the checkpoint), or
             a palette whose length differs from the vocabulary.
         FileNotFoundError: a missing vocabulary file.
@@ -77,20 +89,26 @@ class OVSegInferencer(MMSegInferencer):
     forward_kwargs: set = {'mode', 'out_dir'}
 
     def __init__(self,
-                 model: Union[str, Config, ConfigDict, dict],
+                 model: Optional[Union[str, Config, ConfigDict, dict]],
                  weights: Optional[str] = None,
                  vocabulary: Optional[VocabularyLike] = None,
                  palette: Optional[Sequence[Sequence[int]]] = None,
                  device: Optional[str] = None,
                  scope: Optional[str] = 'mmseg',
                  cfg_options: Optional[dict] = None) -> None:
-        if isinstance(model, str):
+        if model is None:
+            if weights is None:
+                raise ValueError('give a model config, a checkpoint '
+                                 '(weights=) holding its config, or both')
+            model = config_from_checkpoint(weights)
+        elif isinstance(model, str):
             if not osp.isfile(model):
                 raise FileNotFoundError(f'config file {model} not found')
             model = Config.fromfile(model)
         elif isinstance(model, dict) and not isinstance(model, Config):
             model = Config(dict(model))
         if cfg_options:
+            check_cfg_options(model, cfg_options)
             model = Config(
                 model.to_dict() if isinstance(model, Config) else dict(model))
             model.merge_from_dict(cfg_options)
@@ -136,10 +154,16 @@ class OVSegInferencer(MMSegInferencer):
     def _load_weights_to_model(self, model: torch.nn.Module,
                                checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Load the weights (and the training vocabulary, extra state);
-        classes come from the vocabulary, not from the checkpoint."""
+        """Load the weights strictly (and the training vocabulary from the
+        checkpoint's meta); classes come from the vocabulary, not from the
+        checkpoint."""
         if checkpoint is not None:
-            _load_checkpoint_to_model(model, checkpoint)
+            load_model_checkpoint(
+                model,
+                checkpoint,
+                cfg.get('model') if cfg is not None else None,
+                strict=True,
+                source='the checkpoint (weights)')
         else:
             warnings.warn('no checkpoint given: the segmentor has RANDOM '
                           'weights, predictions are meaningless.')

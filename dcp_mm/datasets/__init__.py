@@ -5,7 +5,9 @@ Importing this package registers the datasets into ``mmseg.registry``
 """
 from .ade20k150_dataset import ADE20K150Dataset
 from .ade20k847_dataset import ADE20K847Dataset
-from .checked_dataset import BadSampleError, CheckedDataset
+from .checked_dataset import (BadSampleError, CheckedDataset,
+                              check_image_folders, read_bad_sample_report,
+                              wrap_checked)
 from .class_names import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                           COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                           PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES,
@@ -25,4 +27,7 @@ __all__ = [
     'PASCAL_CONTEXT_59_CLASSES', 'PASCAL_CONTEXT_459_CLASSES',
     'PASCAL_VOC_20_CLASSES', 'PASCAL_VOC_20B_CLASSES'
 ]
-__all__ += ['CheckedDataset', 'BadSampleError']
+__all__ += [
+    'CheckedDataset', 'BadSampleError', 'check_image_folders',
+    'read_bad_sample_report', 'wrap_checked'
+]

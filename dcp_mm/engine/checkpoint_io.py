@@ -104,6 +104,14 @@ def _corrupted(filename: str, err: BaseException) -> CheckpointCorruptedError:
         'it again.')
 
 
+def _not_a_checkpoint(filename: str, head: bytes) -> CheckpointCorruptedError:
+    return CheckpointCorruptedError(
+        f'{filename!r} is not a checkpoint: it is neither a torch zip '
+        f'archive nor a pickle (it starts with {head[:8]!r}). Check the '
+        'path (a config, an image or a download error page given as the '
+        'checkpoint?) or copy the file again.')
+
+
 def load_local_checkpoint(filename: str,
                           map_location: Optional[Union[str, Callable]] = None,
                           weights_only: bool = True) -> Any:
@@ -120,7 +128,8 @@ def load_local_checkpoint(filename: str,
 
     Raises:
         FileNotFoundError: no file at ``filename``.
-        CheckpointCorruptedError: empty, truncated or not a torch file.
+        CheckpointCorruptedError: empty, truncated or not a torch file
+            (random bytes: "not a checkpoint").
         UnsafeCheckpointError: the pickle needs a global outside the
             allow-list (e.g. ``os.system``): refused, nothing was executed.
     """
@@ -129,11 +138,18 @@ def load_local_checkpoint(filename: str,
         raise FileNotFoundError(f'{filename} can not be found.')
     if osp.getsize(filename) == 0:
         raise _corrupted(filename, EOFError('the file is empty'))
+    with open(filename, 'rb') as f:
+        head = f.read(8)
+    # torch >= 1.6 writes a zip archive ('PK' first, also when truncated),
+    # older torch a pickle (PROTO opcode 0x80 first): anything else is not
+    # a checkpoint at all
+    if not head.startswith((b'PK', b'\x80')):
+        raise _not_a_checkpoint(filename, head)
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        if 'weights_only' in str(err) or 'Weights only' in str(err):
+        if 'GLOBAL' in str(err):  # a refused global, not garbage
             raise UnsafeCheckpointError(
                 f'refused to load checkpoint {filename!r}: it references '
                 'Python globals outside the weights-only allow-list, so '

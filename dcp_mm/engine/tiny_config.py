@@ -6,34 +6,20 @@ and trained on a COCO-Stuff-171 layout at ``data_root``; it is dumped to a
 single self-contained Python config file, so ``tools/train.py`` and
 ``tools/dist_train.sh`` run it like any other config.
 """
-import argparse
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from dcp_mm.testing import TINY_CFG_OPTIONS
+from dcp_mm.utils.config_root import config_root
+from .cfg_options import parse_cfg_options
 
 # frequent in the sample COCO-Stuff images: a small vocabulary keeps the
 # tiny runs fast (the other categories map to the ignore index 255)
 TINY_CLASSES = ('person', 'wall-concrete', 'clothes', 'tree', 'sky-other',
                 'building-other')
-MAIN_CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'dcp' / \
-    'dcp_vitb16_cocostuff.py'
-
-
-def parse_cfg_options(options: Sequence[str]) -> dict:
-    """Parse ``key=value`` strings exactly as ``--cfg-options`` does.
-
-    Raises:
-        ValueError: an option has no ``=``.
-    """
-    bad = [o for o in options if '=' not in o]
-    if bad:
-        raise ValueError(f'cfg options must be key=value, got {bad}')
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction, default={})
-    return parser.parse_args(['--o', *options]).o if options else {}
+MAIN_CONFIG = config_root() / 'dcp' / 'dcp_vitb16_cocostuff.py'
 
 
 def tiny_train_pipeline(random_aug: bool = True,
@@ -76,8 +62,8 @@ def tiny_train_config(data_root: Union[str, Path],
                       val_interval: Optional[int] = None,
                       classes: Optional[Sequence[str]] = TINY_CLASSES,
                       random_aug: bool = True,
-                      seed: int = 0,
-                      deterministic: bool = True,
+                      seed: Optional[int] = 0,
+                      deterministic: Optional[bool] = True,
                       extra_options: Sequence[str] = (),
                       **overrides) -> Config:
     """The main config shrunk to the tiny architecture, ready to train.
@@ -95,8 +81,10 @@ def tiny_train_config(data_root: Union[str, Path],
         classes: vocabulary subset of COCO-Stuff-171 (``metainfo``); None =
             all 171 categories (much slower).
         random_aug: see :func:`tiny_train_pipeline`.
-        seed: ``randomness.seed``.
-        deterministic: ``randomness.deterministic``.
+        seed: ``randomness.seed``; None keeps the shipped config's
+            (``configs/_base_/default_runtime.py``).
+        deterministic: ``randomness.deterministic``; None keeps the
+            shipped config's.
         extra_options: more ``--cfg-options`` style ``key=value`` strings.
         **overrides: top-level keys merged last (``Config.merge_from_dict``).
 
@@ -132,8 +120,11 @@ def tiny_train_config(data_root: Union[str, Path],
                     type='AtomicCheckpointHook', interval=checkpoint_interval),
                 visualization=dict(type='SegVisualizationHook')),
             optim_wrapper=dict(optimizer=dict(lr=2e-3), clip_grad=None),
-            randomness=dict(seed=seed, deterministic=deterministic),
             model=dict(test_cfg=dict(mode='whole'))))
+    if seed is not None:
+        cfg.randomness.seed = seed
+    if deterministic is not None:
+        cfg.randomness.deterministic = deterministic
     cfg.train_dataloader.dataset.pipeline = tiny_train_pipeline(
         random_aug, size)
     test_pipeline = [
@@ -147,9 +138,10 @@ def tiny_train_config(data_root: Union[str, Path],
     if val_interval is None:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = []
-    cfg.runner_type = 'OVSegRunner'
-    cfg.custom_hooks = list(cfg.get('custom_hooks',
-                                    [])) + [dict(type='RNGStateHook')]
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(h.get('type') == 'RNGStateHook' for h in hooks):
+        hooks.append(dict(type='RNGStateHook'))
+    cfg.custom_hooks = hooks
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
     cfg.merge_from_dict(overrides)
     return cfg

@@ -7,4 +7,5 @@ from .post_processors import *  # noqa: F401,F403
 from .prompt_banks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
+from .text_adapters import *  # noqa: F401,F403
 from .text_encoders import *  # noqa: F401,F403

@@ -26,6 +26,20 @@ TINY_CFG_OPTIONS: List[str] = [
     'model.test_cfg.stride=(48,48)',
 ]
 
+# --cfg-options that shrink configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py
+# (SED ConvNeXt-B + CDT + RC) to the tiny ConvNeXt CLIP at 64 px: D = 32 for
+# the CDT, and RC scales 1 / 2 (the 2 x 2 stride-32 grid has no 4 x 4 pool)
+TINY_MAFTP_CFG_OPTIONS: List[str] = [
+    'model.pretrained=None',
+    'model.backbone.model_name=dcp-tiny-convnext',
+    'model.text_encoder.model_name=dcp-tiny-convnext',
+    'model.text_encoder.templates=single',
+    'model.data_preprocessor.size=(64,64)',
+    'model.test_cfg.crop_size=(64,64)',
+    'model.text_adapter.embed_dims=32',
+    'model.aux_losses.0.scales=(1,2)',
+]
+
 CLIP_MEAN = [122.7709383, 116.7460125, 104.09373615]
 CLIP_STD = [68.5005327, 66.6321579, 70.3231630]
 TINY_TEMPLATES = ['a photo of a {}.', 'a {} in the scene.']  # P = 2
@@ -58,7 +72,6 @@ TINY_NECKS: Dict[str, Optional[dict]] = {
         type='DCPTextGuidedAlignNeck',
         cost_dims=16,
         guidance_dims=16,
-        prompt_dims=8,
         sa_patch_dims=8,
         num_heads=2),
     'CAT-Seg aggregation':
@@ -140,7 +153,7 @@ def tiny_dcp_model_cfg(**overrides) -> dict:
             type='OpenCLIPTextEncoder',
             model_name='dcp-tiny',
             templates=list(TINY_TEMPLATES),
-            finetune='frozen'),
+            finetune='attention'),
         selector=copy.deepcopy(TINY_SELECTORS['DCS']),
         neck=copy.deepcopy(TINY_NECKS['TGA']),
         decode_head=copy.deepcopy(TINY_HEADS['Spatial Enhanced']),
@@ -187,3 +200,12 @@ def random_seg_batch(batch_size: int = 2,
                 seg_map_path=f'random{i}.png'))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def make_head_inputs(cost, inter_feats, attn, selection):
+    """:class:`~dcp_mm.structures.HeadInputs` for head tests: the image
+    features hold ``inter_feats`` and ``attn`` (embeddings left empty)."""
+    from dcp_mm.structures import CLIPImageFeatures, HeadInputs
+    image = CLIPImageFeatures(
+        torch.empty(0), torch.empty(0), list(inter_feats), attn)
+    return HeadInputs(cost, image, selection)

@@ -118,3 +118,53 @@ def test_bad_inputs(inferencer, tmp_path):
         inferencer(str(tmp_path / 'nope.jpg'))
     with pytest.raises(ValueError, match='duplicated'):
         inferencer(image(), vocabulary=['cat', 'cat'])
+
+
+def test_checkpoint_of_another_template_count_is_refused(checkpoint):
+    """Issue 9, case 2: the README's demo loaded a templates=single
+    checkpoint into the 80-template model with two layers left random."""
+    from dcp_mm.engine import CheckpointMismatchError
+    opts = dict(tiny_options())
+    opts['model.text_encoder.templates'] = 'imagenet80'
+    with pytest.raises(CheckpointMismatchError) as info:
+        OVSegInferencer(
+            CONFIG,
+            weights=checkpoint,
+            vocabulary=['cat'],
+            device='cpu',
+            cfg_options=opts)
+    msg = str(info.value)
+    assert 'template count' in msg and 'cost_embed' in msg
+
+
+def test_unknown_cfg_options_are_refused(checkpoint):
+    from dcp_mm.engine import CfgOptionsError
+    opts = dict(tiny_options(), **{'model.test_cfg.mdoe': 'whole'})
+    with pytest.raises(CfgOptionsError, match='did you mean mode'):
+        OVSegInferencer(CONFIG, weights=checkpoint, cfg_options=opts)
+
+
+def test_model_from_the_checkpoint_alone(tmp_path):
+    """No config: the model is built from the config saved in the
+    checkpoint (mmengine's meta['cfg']); the seen vocabulary comes from
+    the checkpoint's meta."""
+    from dcp_mm.engine.model_checkpoint import MODEL_META_KEY, model_meta
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(tiny_options())
+    cfg.model.pretrained = None
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    meta = {
+        'cfg': cfg.pretty_text,
+        MODEL_META_KEY: model_meta(cfg.model, model, ['sky', 'cat'])
+    }
+    path = tmp_path / 'iter_1.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=meta), path)
+    inf = OVSegInferencer(None, weights=str(path), device='cpu')
+    assert inf.model.train_vocabulary == ['sky', 'cat']
+    assert inf.vocabulary == ['sky', 'cat']  # default: the seen categories
+    assert inf.model.text_encoder.num_templates == 1  # templates=single
+    out = inf(image(), return_datasamples=True)
+    assert out.seg_logits.data.shape == (2, 40, 56)
+    with pytest.raises(ValueError, match='give a model config'):
+        OVSegInferencer(None)

@@ -1,8 +1,10 @@
-"""The ablation configs (configs/dcp/ablations): each differs from the full
-model in exactly the keys its row of dcp_mm/apis/ablations.py declares, and
-each builds, trains one step and predicts on the tiny CLIP architecture."""
+"""The ablation configs (configs/dcp/ablations, configs/maftp/ablations):
+each differs from its table's full model in exactly the keys its row of
+dcp_mm/apis/ablations.py declares, and each builds, trains one step and
+predicts on the tiny CLIP architectures."""
 import argparse
 import ast
+import os.path as osp
 from pathlib import Path
 
 import pytest
@@ -11,16 +13,22 @@ from mmengine.config import Config, DictAction
 from mmseg.registry import MODELS
 
 from dcp_mm.apis.ablations import (ABLATION_CONFIG_DIR, CONFIG_ROOT,
-                                   FULL_MODEL_CONFIG, TABLES, AblationRow,
+                                   FULL_MODEL_CONFIG, MAFTP_ABLATION_DIR,
+                                   MAFTP_FULL_CONFIG, TABLES, AblationRow,
                                    ablation_rows)
-from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY, random_seg_batch
+from dcp_mm.testing import (TINY_CFG_OPTIONS, TINY_MAFTP_CFG_OPTIONS,
+                            TINY_VOCABULARY, random_seg_batch)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ABLATION_DIR = REPO_ROOT / 'configs' / ABLATION_CONFIG_DIR
-FULL_CONFIG = REPO_ROOT / 'configs' / FULL_MODEL_CONFIG
-CONFIG_FILES = sorted(ABLATION_DIR.glob('*.py'))
+ABLATION_DIRS = (ABLATION_CONFIG_DIR, MAFTP_ABLATION_DIR)
+CONFIG_FILES = sorted(
+    p for d in ABLATION_DIRS for p in (REPO_ROOT / 'configs' / d).glob('*.py'))
 ROWS = ablation_rows()
-FULL_ROW = AblationRow('full model', FULL_MODEL_CONFIG)
+FULL_ROWS = [
+    AblationRow('full model', FULL_MODEL_CONFIG),
+    AblationRow(
+        'MAFT+ full model', MAFTP_FULL_CONFIG, full_config=MAFTP_FULL_CONFIG)
+]
 MISSING = object()
 
 
@@ -33,11 +41,23 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _tiny_options() -> dict:
-    """TINY_CFG_OPTIONS (the e2e test's --cfg-options) as a dict."""
+def _tiny_options(row: AblationRow, cfg: Config) -> dict:
+    """The tiny --cfg-options of a row (TINY_CFG_OPTIONS, the e2e test's,
+    for DCP-CLIP rows) as a dict."""
+    options = list(TINY_CFG_OPTIONS)
+    if row.full_config == MAFTP_FULL_CONFIG:
+        # without the options of the parts the row switches off
+        off = {
+            part
+            for part in ('text_adapter', 'aux_losses')
+            if not cfg.model.get(part)
+        }
+        options = [
+            o for o in TINY_MAFTP_CFG_OPTIONS if o.split('.')[1] not in off
+        ]
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(['--cfg-options', *TINY_CFG_OPTIONS]).cfg_options
+    return parser.parse_args(['--cfg-options', *options]).cfg_options
 
 
 def flatten(value, prefix=''):
@@ -85,12 +105,12 @@ def test_flatten_and_diff_by_hand():
 
 
 def test_config_files_match_table_rows():
-    assert len(CONFIG_FILES) > 0, f'no ablation config in {ABLATION_DIR}'
+    assert len(CONFIG_FILES) > 0, f'no ablation config in {ABLATION_DIRS}'
     configs = [r.config for r in ROWS]
     assert len(set(configs)) == len(configs), 'a config serves two rows'
     assert len(CONFIG_FILES) == len(ROWS)
-    assert {f'{ABLATION_CONFIG_DIR}/{p.name}' for p in CONFIG_FILES} == \
-        set(configs)
+    assert {str(p.relative_to(REPO_ROOT / 'configs'))
+            for p in CONFIG_FILES} == set(configs)
     # every table has exactly one full-model row
     for table in TABLES.values():
         full = [r for r in table.rows if r.is_full_model]
@@ -101,7 +121,8 @@ def test_config_files_match_table_rows():
 def test_ablation_configs_only_override():
     """Each file: `_base_` = the full model, then `model = dict(...)` (and
     `find_unused_parameters` for rows with unused parameters), nothing else."""
-    for path in CONFIG_FILES:
+    for row in ROWS:
+        path = row.config_path(CONFIG_ROOT)
         tree = ast.parse(path.read_text())
         assigned = {}
         for node in tree.body:
@@ -111,13 +132,14 @@ def test_ablation_configs_only_override():
         allowed = {'_base_', 'model', 'find_unused_parameters'}
         assert set(assigned) <= allowed, (path.name, set(assigned))
         assert {'_base_', 'model'} <= set(assigned), path.name
+        full = Path(CONFIG_ROOT) / row.full_config
         assert ast.literal_eval(assigned['_base_']) == \
-            '../dcp_vitb16_cocostuff.py', path.name
+            osp.relpath(full, path.parent), path.name
 
 
 @pytest.mark.parametrize('row', ROWS, ids=[r.stem for r in ROWS])
 def test_differs_in_exactly_the_declared_keys(row):
-    full = Config.fromfile(str(FULL_CONFIG)).to_dict()
+    full = Config.fromfile(str(Path(CONFIG_ROOT) / row.full_config)).to_dict()
     cfg = Config.fromfile(str(row.config_path(CONFIG_ROOT))).to_dict()
     diff = differing_keys(full, cfg)
     declared = set(row.changed_keys)
@@ -140,10 +162,10 @@ def _attr(model, dotted: str):
 
 
 @pytest.mark.parametrize(
-    'row', ROWS + [FULL_ROW], ids=[r.stem for r in ROWS + [FULL_ROW]])
+    'row', ROWS + FULL_ROWS, ids=[r.stem for r in ROWS + FULL_ROWS])
 def test_builds_trains_and_predicts_tiny(row):
     cfg = Config.fromfile(str(row.config_path(CONFIG_ROOT)))
-    cfg.merge_from_dict(_tiny_options())
+    cfg.merge_from_dict(_tiny_options(row, cfg))
     model = MODELS.build(cfg.model)
     # the declared switches reach the built modules
     for key in row.changed_keys:
@@ -153,7 +175,9 @@ def test_builds_trains_and_predicts_tiny(row):
         for part in key.split('.'):
             expected = expected[part]
         value = _attr(model, key)
-        if expected is None:
+        if expected is None and key == 'model.aux_losses':
+            assert len(value) == 0, key  # an empty ModuleList
+        elif expected is None:
             assert value is None, key
         else:
             assert value == expected, (key, value, expected)
@@ -164,7 +188,10 @@ def test_builds_trains_and_predicts_tiny(row):
     data = model.data_preprocessor(_batch(), True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(losses['loss_bce'])
-    losses['loss_bce'].backward()
+    assert ('loss_rc' in losses) == bool(cfg.model.get('aux_losses'))
+    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+    assert torch.isfinite(loss)
+    loss.backward()
     trainable = [(n, p) for n, p in model.named_parameters()
                  if p.requires_grad]
     assert trainable

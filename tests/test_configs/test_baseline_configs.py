@@ -61,7 +61,12 @@ def test_catseg_official_settings(rel):
     if 'vitl14' in rel:
         assert m.backbone.out_indices == (8, 16)
         assert m.backbone.model_name == m.text_encoder.model_name == \
-            'ViT-L-14'
+            'ViT-L-14-336'
+        # CAT-Seg's ViT-L protocol: 384 windows resized to 336 + global view
+        assert m.test_cfg.crop_size == (384, 384)
+        assert m.test_cfg.stride == (256, 256)
+        assert m.test_cfg.window_resize == (336, 336)
+        assert m.train_cfg.input_resize == (336, 336)
 
 
 @pytest.mark.parametrize('rel', SED)

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DPSEG_DIR = REPO / 'configs' / 'dpseg'
 CONFIGS = sorted(DPSEG_DIR.rglob('*.py'))
 ABLATION_FILES = sorted((REPO / 'configs' / DPSEG_ABLATION_DIR).glob('*.py'))
-SAMPLE_COCO = REPO.parent / 'shared' / 'data' / 'coco_stuff164k'
+SAMPLE_COCO = REPO / 'demo' / 'data' / 'coco_stuff164k'
 
 # --cfg-options that shrink a DPSeg config to the tiny ConvNeXt CLIP at 64 px
 # (tests/test_configs/test_recombination_configs.py TINY_CONVNEXT + the bank)

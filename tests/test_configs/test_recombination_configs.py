@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmseg.registry import MODELS
 
-from dcp_mm.testing import TINY_CFG_OPTIONS, TINY_VOCABULARY, random_seg_batch
+from dcp_mm.testing import TINY_VOCABULARY, random_seg_batch
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'recombination'
 CONFIG_FILES = sorted(CONFIG_DIR.glob('*.py'))
@@ -34,8 +34,20 @@ TINY_CONVNEXT = _TINY_COMMON + [
     'model.text_encoder.model_name=dcp-tiny-convnext',
     'model.text_encoder.templates=single',
 ]
+TINY_CONVNEXT_DCP = TINY_CONVNEXT + [
+    'model.decode_head.window_size=4',
+    'model.test_cfg.stride=(48,48)',
+]
+TINY_VIT_DCP = _TINY_COMMON + [
+    'model.backbone.model_name=dcp-tiny',
+    'model.backbone.out_indices=(2,3)',
+    'model.text_encoder.model_name=dcp-tiny',
+    'model.text_encoder.templates=single',
+    'model.decode_head.window_size=4',
+    'model.test_cfg.stride=(48,48)',
+]
 # DPSeg's visual prompt bank: tiny prompts, exemplars of the sample data
-SAMPLE_COCO = Path(__file__).resolve().parents[3] / 'shared' / 'data' / \
+SAMPLE_COCO = Path(__file__).resolve().parents[2] / 'demo' / 'data' / \
     'coco_stuff164k'
 TINY_BANK = [
     'model.visual_prompt_bank.image_size=(64,64)',
@@ -43,10 +55,7 @@ TINY_BANK = [
     'model.visual_prompt_bank.source.min_area=16',
     f'model.visual_prompt_bank.source.dataset.data_root={SAMPLE_COCO}',
 ]
-TINY_CONVNEXT_DCP = TINY_CONVNEXT + [
-    'model.decode_head.window_size=4',
-    'model.test_cfg.stride=(48,48)',
-]
+TINY_CDT = ['model.text_adapter.embed_dims=32']  # the tiny CLIP's D
 
 # config -> (base config, the parts it must have, tiny --cfg-options,
 # trainable parameters expected without gradient)
@@ -80,14 +89,14 @@ EXPECTED = {
                                            decode_head='SEDGradualFusionHead',
                                            post_processor=None), TINY_CONVNEXT,
                                        set()),
-    'dcp-cer_convnextb_cocostuff.py': ('../sed/sed_convnextb_cocostuff.py',
-                                       dict(
-                                           backbone='CLIPConvNeXtBackbone',
-                                           selector=None,
-                                           neck='DCPTextGuidedAlignNeck',
-                                           decode_head='SEDGradualFusionHead',
-                                           post_processor='DCPTagValidator'),
-                                       TINY_CONVNEXT, set()),
+    'dcp-cer_convnextb_cocostuff.py':
+    ('../sed/sed_convnextb_cocostuff.py',
+     dict(
+         backbone='CLIPConvNeXtBackbone',
+         selector=None,
+         neck='DCPTextGuidedAlignNeck',
+         decode_head='SEDGradualFusionHead',
+         post_processor='DCPTagValidator'), TINY_CONVNEXT, set()),
     'dcp_convnextb_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
                                    dict(
                                        backbone='CLIPConvNeXtBackbone',
@@ -96,6 +105,44 @@ EXPECTED = {
                                        decode_head='DCPSpatialEnhancedHead',
                                        post_processor='DCPTagValidator'),
                                    TINY_CONVNEXT_DCP, set()),
+    'catseg-cdt_vitb16_cocostuff.py':
+    ('../catseg/catseg_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='CATSegClassPruning',
+         text_adapter='ContentDependentTransfer',
+         neck='CATSegAggregationNeck',
+         decode_head='CATSegUpsampleHead',
+         post_processor=None), TINY_VIT_CATSEG + TINY_CDT, CATSEG_NO_GRAD),
+    # RC trains the last block's patch tokens: its q projection now has a
+    # gradient
+    'catseg-rc_vitb16_cocostuff.py': ('../catseg/catseg_vitb16_cocostuff.py',
+                                      dict(
+                                          backbone='CLIPViTBackbone',
+                                          selector='CATSegClassPruning',
+                                          text_adapter=None,
+                                          neck='CATSegAggregationNeck',
+                                          decode_head='CATSegUpsampleHead',
+                                          post_processor=None),
+                                      TINY_VIT_CATSEG, set()),
+    'dcp-cdt_vitb16_cocostuff.py':
+    ('../dcp/dcp_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='DCPCategorySelector',
+         text_adapter='ContentDependentTransfer',
+         neck='DCPTextGuidedAlignNeck',
+         decode_head='DCPSpatialEnhancedHead',
+         post_processor='DCPTagValidator'), TINY_VIT_DCP + TINY_CDT, set()),
+    'dcp-rc_vitb16_cocostuff.py': ('../dcp/dcp_vitb16_cocostuff.py',
+                                   dict(
+                                       backbone='CLIPViTBackbone',
+                                       selector='DCPCategorySelector',
+                                       text_adapter=None,
+                                       neck='DCPTextGuidedAlignNeck',
+                                       decode_head='DCPSpatialEnhancedHead',
+                                       post_processor='DCPTagValidator'),
+                                   TINY_VIT_DCP, set()),
     'catseg-dualprompt_vitb16_cocostuff.py':
     ('../catseg/catseg_vitb16_cocostuff.py',
      dict(
@@ -111,8 +158,12 @@ EXPECTED = {
          selector='DCPCategorySelector',
          neck='DCPTextGuidedAlignNeck',
          decode_head='DCPSpatialEnhancedHead',
-         post_processor='DCPTagValidator'), TINY_CFG_OPTIONS + TINY_BANK,
-     set()),
+         post_processor='DCPTagValidator'), TINY_VIT_DCP + TINY_BANK, set()),
+}
+# config -> the auxiliary losses it trains with
+AUX_LOSSES = {
+    'catseg-rc_vitb16_cocostuff.py': ['RepresentationCompensationLoss'],
+    'dcp-rc_vitb16_cocostuff.py': ['RepresentationCompensationLoss'],
 }
 
 
@@ -167,11 +218,17 @@ def test_parts(name):
         assert model.type == 'DPSegEncoderDecoder'
         assert model.neck.fusion == 'avg_embed'
         assert model.visual_prompt_bank.type == 'VisualPromptBank'
+    if name.startswith('dcp-cdt'):
+        assert not model.neck.with_ca and not model.neck.with_sa
+        assert model.text_adapter.embed_dims == 512
+    assert [a['type'] for a in model.get('aux_losses') or []] == \
+        AUX_LOSSES.get(name, [])
     if name.startswith('dcp_convnextb'):
         assert model.backbone.model_name == \
             model.text_encoder.model_name == 'convnext_base_w_320'
         assert not model.decode_head.fuse_attn
-        assert not model.decode_head.fuse_shallow
+        assert not model.decode_head.fuse_shallow_qk
+        assert not model.decode_head.fuse_shallow_up
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -191,6 +248,9 @@ def test_builds_trains_and_predicts_tiny(name):
     model.train()
     data = model.data_preprocessor(_batch(), True)
     losses = model(**data, mode='loss')
+    assert ('loss_rc' in losses) == (name in AUX_LOSSES)
+    assert [type(a).__name__ for a in model.aux_losses] == \
+        AUX_LOSSES.get(name, [])
     loss = sum(v for k, v in losses.items() if k.startswith('loss'))
     assert torch.isfinite(loss)
     loss.backward()

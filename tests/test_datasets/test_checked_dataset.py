@@ -163,3 +163,71 @@ def test_gray_rgba_and_small_images_work(tmp_path, shared_data, good):
     assert batch['inputs'].shape == (1, 3, 32, 32)
     seg = batch['data_samples'][0].gt_sem_seg.data
     assert (seg[:, :20, :24] == 3).all() and (seg[:, 20:] == 255).all()
+
+
+def test_half_size_label_and_out_of_range_values_name_the_file(
+        tmp_path, shared_data, good):
+    """Issue 9, case 5: a label map at half the image size trained silently
+    (resized independently of the image); label values outside the
+    vocabulary must name the file too."""
+    data, label = good
+    h, w = label.shape
+    half = np.full((h // 2, w // 2), 3, np.uint8)
+    wrong = np.full_like(label, 200)  # valid: [0, 171) or 255
+    wrong[:5] = 3
+    root = _root(tmp_path, shared_data,
+                 dict(half=(data, half), wrong=(data, wrong)))
+    ds = _dataset(root)
+    with pytest.raises(BadSampleError) as info:
+        ds[0]
+    assert 'half_labelTrainIds.png' in str(info.value)
+    assert f'{w // 2}x{h // 2}' in str(info.value)
+    with pytest.raises(BadSampleError) as info:
+        ds[1]
+    msg = str(info.value)
+    assert 'wrong_labelTrainIds.png' in msg and '[200]' in msg
+    assert '[0, 171)' in msg
+    # the scan (tools/analysis/check_dataset.py) reads the label file only
+    assert ds.label_problem(0) is None and '[200]' in ds.label_problem(1)
+
+
+def test_skipped_samples_are_reported_to_a_file(tmp_path, shared_data, good):
+    from dcp_mm.datasets import read_bad_sample_report
+    data, label = good
+    report = tmp_path / 'bad.txt'
+    root = _root(tmp_path, shared_data, dict(a=(data[:300], label), b=good))
+    ds = _dataset(root, skip_bad=True, report_file=str(report))
+    for _ in range(2):  # a second epoch: reported once
+        assert ds[0]['data_samples'].img_path.endswith('b.jpg')
+    bad = read_bad_sample_report(str(report))
+    assert list(bad) == [str(root / 'images' / 'train2017' / 'a.jpg')]
+    assert 'truncated JPEG' in next(iter(bad.values()))
+    assert read_bad_sample_report(str(tmp_path / 'none.txt')) == {}
+
+
+def test_wrap_checked_and_image_folder_checks(tmp_path):
+    from dcp_mm.datasets import check_image_folders, wrap_checked
+    loader = dict(
+        batch_size=1,
+        dataset=dict(
+            type='COCOStuff171Dataset',
+            data_root=str(tmp_path),
+            data_prefix=dict(img_path='images', seg_map_path='ann')))
+    wrapped = wrap_checked(loader, skip_bad=True, report_file='r.txt')
+    assert wrapped['dataset']['type'] == 'CheckedDataset'
+    assert wrapped['dataset']['dataset'] == loader['dataset']
+    assert wrapped['dataset']['skip_bad'] is True
+    again = wrap_checked(wrapped)  # never wrapped twice
+    assert again['dataset']['dataset'] == loader['dataset']
+    assert again['dataset']['skip_bad'] is False
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        check_image_folders(wrapped['dataset'], 'train')
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'images' / 'notes.txt').write_text('x')
+    with pytest.raises(FileNotFoundError) as info:
+        check_image_folders(wrapped['dataset'], 'train_dataloader')
+    assert str(tmp_path / 'images') in str(info.value)
+    assert 'holds no image' in str(info.value)
+    (tmp_path / 'images' / 'sub').mkdir()
+    (tmp_path / 'images' / 'sub' / 'a.JPG').write_bytes(b'x')
+    check_image_folders(wrapped['dataset'], 'train')

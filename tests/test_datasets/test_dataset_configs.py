@@ -14,7 +14,7 @@ CONFIGS = {
     'voc20': ('PascalVOC20Dataset', 20, 'data/VOCdevkit/VOC2012'),
     'voc20b': ('PascalVOC20bDataset', 59, 'data/VOCdevkit/VOC2012'),
 }
-# where the sample data lives under ../shared/data, and data_prefix
+# where the sample data lives under demo/data, and data_prefix
 # overrides for splits that are not staged (ADE-847 validation)
 SAMPLE_ROOTS = {
     'cocostuff': ('coco_stuff164k', None),

@@ -22,9 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dcp_mm.engine.tiny_config import write_tiny_train_config
+
+pytestmark = pytest.mark.slow  # runs the tools in subprocesses
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 600

@@ -9,8 +9,8 @@ from mmseg.structures import SegDataSample
 
 from dcp_mm.engine import BF16AutocastOptimWrapper
 from dcp_mm.models.layers import cosine_cost_volume
-from dcp_mm.models.layers.structures import CategorySelection
 from dcp_mm.models.losses import CategoryBCELoss
+from dcp_mm.structures import CategorySelection
 from dcp_mm.testing import TINY_VOCABULARY, tiny_dcp_model_cfg
 
 

@@ -2,6 +2,7 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
@@ -98,3 +99,20 @@ def test_crafted_pickle_is_refused_through_mmengine(tmp_path, monkeypatch,
     assert 'evil.pth' in str(info.value)
     assert isinstance(info.value, pickle.UnpicklingError)
     assert not (tmp_path / 'pwned').exists(), 'the payload ran'
+
+
+@pytest.mark.parametrize('first', [b'', b'\x80\x02'])
+def test_random_bytes_are_not_a_checkpoint_not_an_unsafe_pickle(
+        tmp_path, first):
+    """Issue 9: random bytes in a .pth were reported as an unsafe pickle,
+    with advice to extend the safe-globals allow-list."""
+    path = tmp_path / 'random.pth'
+    rng = np.random.RandomState(0)
+    path.write_bytes(first + rng.bytes(4096))
+    with pytest.raises(CheckpointCorruptedError) as info:
+        load_checkpoint(_model(), str(path))
+    msg = str(info.value)
+    assert 'random.pth' in msg
+    assert 'not a checkpoint' in msg or 'truncated or corrupted' in msg
+    assert not isinstance(info.value, UnsafeCheckpointError)
+    assert 'add_safe_globals' not in msg and 'allow-list' not in msg

@@ -60,7 +60,8 @@ def test_hook_wraps_blocks_and_keeps_loss_and_grads():
     runner = SimpleNamespace(
         model=ckpt, logger=MMLogger.get_current_instance())
     hook.before_train(runner)
-    assert hook.num_wrapped == 4  # the image tower; the text tower is frozen
+    # 4 image + 2 text blocks: both towers fine-tune their q/v
+    assert hook.num_wrapped == 6
     assert ckpt.state_dict().keys() == model.state_dict().keys()
 
     loss_a, grads_a, bytes_a = _loss_and_saved_bytes(model)

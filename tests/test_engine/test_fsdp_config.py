@@ -17,7 +17,7 @@ CFG = Path(__file__).resolve().parents[2] / 'configs' / 'dcp' / \
 def test_fsdp_config_builds_the_strategy():
     cfg = Config.fromfile(str(CFG))
     assert cfg.runner_type == 'FlexibleRunner'
-    assert cfg.model.backbone.model_name == 'ViT-L-14'
+    assert cfg.model.backbone.model_name == 'ViT-L-14-336'
     strategy = STRATEGIES.build(copy.deepcopy(cfg.strategy))
     assert type(strategy).__name__ == 'FSDPStrategy'
     assert strategy.activation_checkpointing == dict(

@@ -3,8 +3,7 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers.structures import CategorySelection
-from dcp_mm.models.selectors.dcp_category_selector import pad_selections
+from dcp_mm.structures import CategorySelection, pad_selections
 from projects.san_category_selection.san_dcs import (SANWithCategorySelection,
                                                      scatter_selected_logits)
 from projects.san_tag_validation.san_tv import san_clip_embeds

@@ -293,3 +293,25 @@ def test_run_benchmarks_one_runner_one_checkpoint_load(tmp_path):
     ]
     with pytest.raises(ValueError, match='at least one benchmark'):
         run_benchmarks(runner, {})
+
+
+def test_repeated_runs_merge_summary_rows(tmp_path):
+    """Issue 9: tools/test.py twice into one work dir overwrote summary.md
+    (the earlier benchmark's row was lost)."""
+    from dcp_mm.apis.benchmarks import read_summary_csv, write_summary
+    ade = dict(
+        benchmark='ade150', num_classes=150, mIoU=31.0, aAcc=70.0, mAcc=40.0)
+    voc = dict(
+        benchmark='voc20', num_classes=20, mIoU=90.0, aAcc=None, mAcc=95.5)
+    md, csv_path = write_summary([ade], tmp_path)
+    write_summary([voc], tmp_path)
+    rows = read_summary_csv(csv_path)
+    assert [r['benchmark'] for r in rows] == ['ade150', 'voc20']
+    assert rows[1] == voc and rows[0] == ade
+    assert 'ade150' in md.read_text() and 'voc20' in md.read_text()
+    write_summary([dict(ade, mIoU=33.5)], tmp_path)  # re-evaluated: replaced
+    rows = read_summary_csv(csv_path)
+    assert [(r['benchmark'], r['mIoU']) for r in rows] == [('ade150', 33.5),
+                                                           ('voc20', 90.0)]
+    write_summary([voc], tmp_path, merge=False)
+    assert [r['benchmark'] for r in read_summary_csv(csv_path)] == ['voc20']

@@ -52,3 +52,38 @@ def test_demo_bad_arguments(tmp_path):
         ])
     with pytest.raises(SystemExit):
         demo.parse_args(['x.jpg', '--vocabulary', 'a', '--out-dir', 'o'])
+
+
+def test_demo_skips_an_image_it_cannot_process(tmp_path, capsys):
+    """Issue 9: a 1x1 image crashed the visualizer and the rest of the
+    folder was abandoned."""
+    imgs = tmp_path / 'imgs'
+    imgs.mkdir()
+    mmcv.imwrite(np.zeros((1, 1, 3), np.uint8), str(imgs / 'a_tiny.png'))
+    (imgs / 'b_text.jpg').write_text('not an image')
+    arr = np.random.RandomState(0).randint(0, 256, (40, 50, 3), np.uint8)
+    mmcv.imwrite(arr, str(imgs / 'c_good.jpg'))
+    out = demo.main([
+        str(imgs), '--config',
+        str(REPO / 'configs/dcp/dcp_vitb16_cocostuff.py'), '--vocabulary',
+        'person', 'sky', '--out-dir',
+        str(tmp_path / 'out'), '--cfg-options', *OPTIONS
+    ])
+    done = [o for o in out if 'pred' in o]
+    skipped = {Path(o['image']).name: o['error'] for o in out if 'error' in o}
+    assert [Path(o['image']).name for o in done] == ['c_good.jpg']
+    assert Path(done[0]['pred']).is_file()
+    assert set(skipped) == {'a_tiny.png', 'b_text.jpg'}
+    err = capsys.readouterr().err
+    assert 'skipped' in err and 'b_text.jpg' in err
+    assert f'{len(skipped)} of 3 images skipped' in err
+
+
+def test_demo_missing_vocabulary_file_is_an_error(tmp_path):
+    """A mistyped vocabulary-file path was read as a one-name vocabulary."""
+    with pytest.raises(FileNotFoundError, match='vocab.txt'):
+        demo.main([
+            'x.jpg', '--config', 'c.py', '--vocabulary',
+            str(tmp_path / 'vocab.txt'), '--out-dir',
+            str(tmp_path / 'o')
+        ])

@@ -1,7 +1,8 @@
 """Official CAT-Seg / SED checkpoint converters (tools/model_converters).
 
-The official key lists and shapes come from ``../shared/docs/OFFICIAL-KEYS.md``
-(read from the official modules; the tests skip without it): a random
+The official key lists and shapes come from
+``tests/data/official_checkpoint_keys.md`` (read from the official
+modules): a random
 official state dict is built from that table, converted, loaded with
 ``strict=True`` into the dcp_mm model of the config, and converted back.
 ViT-L / ConvNeXt-L are checked at key and shape level (meta device).
@@ -19,18 +20,15 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
-from dcp_mm.utils.model_converters import (CATSEG_CONVERTER, EXTRA_STATE_KEY,
-                                           SED_CONVERTER, default_extra_state,
+from dcp_mm.utils.model_converters import (CATSEG_CONVERTER, SED_CONVERTER,
                                            load_official_checkpoint,
                                            model_template, swin_shift_mask)
 from dcp_mm.utils.model_converters.cli import run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / 'configs'
-DOC = REPO_ROOT.parent / 'shared' / 'docs' / 'OFFICIAL-KEYS.md'
-if not DOC.is_file():
-    pytest.skip(
-        f'{DOC} (the official key tables) is absent', allow_module_level=True)
+DOC = REPO_ROOT / 'tests' / 'data' / 'official_checkpoint_keys.md'
+assert DOC.is_file(), f'{DOC} (the official key tables) is missing'
 CLIP = 'sem_seg_head.predictor.clip_model.'
 HEAD = 'sem_seg_head.predictor.transformer.'
 Shapes = Dict[str, Tuple[int, ...]]
@@ -124,8 +122,8 @@ def converted(request):
     shapes = _doc_keys(case['section'])
     official = _random_official(shapes)
     model = _build(case['config'])
-    state_dict, report = case['converter'].convert(
-        official, model.state_dict(), extra_state=default_extra_state())
+    state_dict, report = case['converter'].convert(official,
+                                                   model.state_dict())
     yield case, official, state_dict, report, model
     del official, state_dict, model
 
@@ -154,14 +152,11 @@ def test_every_key_mapped_and_loads_strict(converted):
     reference = model.state_dict()
     assert set(state_dict) == set(reference)
     for key, value in state_dict.items():
-        if key != EXTRA_STATE_KEY:
-            assert value.shape == reference[key].shape, key
+        assert value.shape == reference[key].shape, key
     model.load_state_dict(state_dict, strict=True)
     loaded = model.state_dict()
     for key, value in state_dict.items():
-        if key != EXTRA_STATE_KEY:
-            assert torch.equal(loaded[key], value), key
-    assert model.train_vocabulary[0] == 'person'
+        assert torch.equal(loaded[key], value), key
 
 
 def test_round_trip_exact(converted):
@@ -285,6 +280,12 @@ def test_cli_converts_and_mmengine_loads(converted, tmp_path, capsys):
     assert 'catseg_vitb16_cocostuff.py' in capsys.readouterr().out
     ckpt = load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     assert set(ckpt['meta']['dropped_keys']) == case['dropped']
+    # the converted checkpoint describes its model (seen classes, config)
+    described = ckpt['meta']['dcp_model']
+    assert described['train_vocabulary'][0] == 'person'
+    assert len(described['train_vocabulary']) == 171
+    assert described['summary']['decode_head'] == 'CATSegUpsampleHead'
+    assert 'cfg' in ckpt['meta']
     key = HEAD + 'head.weight'
     assert torch.equal(model.decode_head.conv_seg.weight, official[key])
     # failures: a message naming the problem, exit code 1

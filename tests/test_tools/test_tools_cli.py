@@ -14,6 +14,8 @@ import pytest
 
 from dcp_mm.apis.benchmarks import BENCHMARKS
 
+pytestmark = pytest.mark.slow  # runs the tools in subprocesses
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_PY = REPO_ROOT / 'tools' / 'test.py'
 TRAIN_PY = REPO_ROOT / 'tools' / 'train.py'

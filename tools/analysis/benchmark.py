@@ -16,6 +16,19 @@ run once per T):
   through ``/proc/self/clear_refs``), mean K reaching the decoder;
 * training (``--train``): time per iteration (forward + backward + AdamW
   step) and peak RSS with the COCO-Stuff vocabulary, per variant;
+* MAFT+ plug-ins (``--plugins``): for a config with a ``text_adapter``
+  (Content-Dependent Transfer), its parameters, GFLOPs and latency alone at
+  K = 16 selected categories and at all T = 150 (A-150 names, the model's
+  templates / synonym slots, the dense map of the benchmark image); for a
+  config with ``aux_losses`` (Representation Compensation), the training
+  step (forward + backward + AdamW, batch 1, ``--plugin-vocab-size``
+  categories) and its peak RSS with and without the aux losses, their
+  difference, and the frozen teacher's forward alone;
+* text fine-tuning (``--text-finetune``): training time per iteration and
+  peak RSS with the text tower frozen, fine-tuned on the full vocabulary
+  (all T x P prompts with gradient every step) and fine-tuned through the
+  selected + ground-truth categories only (``encode_selected``, the
+  default), COCO-Stuff vocabulary, batch ``--train-batch``;
 * text (``--text``): cold vs cached vocabulary (time and number of text
   tower forwards) and truncated vs forced full (77-token) context on the
   first ``--text-prompts`` prompts of each vocabulary (per-prompt times and
@@ -30,8 +43,14 @@ run once per T):
   (e.g. SED, the decoder DPSeg's is compared with) fill the decoder
   columns only.
 
+Table II of DCP-CLIP (``--table2``, no config needed): total / learnable
+parameters and GFLOPs of CAT-Seg ViT-L, SED ConvNeXt-L and DCP-CLIP ViT-L
+(and the ViT-B / ConvNeXt-B rows) beside the paper's values, counted on the
+meta device (no weights, seconds; :mod:`dcp_mm.apis.table2`); printed and
+written to ``OUT_DIR/table2.md``.
+
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
-``OUT_DIR/{inference,training,text,dpseg}.csv``, a plot
+``OUT_DIR/{inference,training,text,plugins_cdt,plugins_rc,dpseg}.csv``, a plot
 ``OUT_DIR/benchmark.png``.
 
 Example (ViT-B/16 at 384 px)::
@@ -51,11 +70,15 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # isort: off
 import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
+from dcp_mm.structures import HeadInputs
 from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                              COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                              PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES)
+from dcp_mm.engine import check_cfg_options
+from dcp_mm.apis.table2 import format_table2, table2
 # isort: on
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
@@ -78,6 +101,14 @@ INFER_COLS = ('config', 'variant', 'T', 'K', 'latency_ms', 'encoder_ms',
               'after_encoder_ms', 'GFLOPs', 'encoder_GFLOPs', 'params_M',
               'learnable_M', 'peak_rss_MB')
 TRAIN_COLS = ('config', 'variant', 'T', 'K', 'iter_ms', 'peak_rss_MB')
+CDT_COLS = ('config', 'img_size', 'grid', 'K', 'P', 'queries', 'params_M',
+            'GFLOPs', 'latency_ms')
+RC_COLS = ('config', 'img_size', 'T', 'iter_ms', 'iter_ms_without', 'added_ms',
+           'teacher_ms', 'peak_rss_MB', 'peak_rss_MB_without', 'added_MB')
+TEXT_FT_COLS = ('config', 'text_finetune', 'T', 'P', 'K', 'prompts_with_grad',
+                'iter_ms', 'peak_rss_MB')
+TEXT_FT_MODES = ('frozen', 'full-vocabulary', 'selected-only')
+"""Text fine-tuning modes of ``--text-finetune``."""
 TEXT_COLS = ('config', 'T', 'prompts', 'cold_ms', 'cold_forwards', 'cached_ms',
              'cached_forwards', 'sample_prompts', 'truncated_ms_per_prompt',
              'full_ms_per_prompt', 'full_speedup', 'max_abs_diff',
@@ -156,6 +187,7 @@ def measure(fn: Callable[[], object], warmup: int,
 def build_model(config: str, cfg_options: Optional[dict], img_size: int):
     """Config -> segmentor with random weights, whole mode at img_size."""
     cfg = Config.fromfile(config)
+    check_cfg_options(cfg, cfg_options)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.model.pretrained = None
@@ -192,11 +224,9 @@ def count_params(model) -> Tuple[float, float]:
 
 def num_selected(model, x: torch.Tensor) -> float:
     """Mean number K of categories the selector passes to the decoder."""
-    feats = model.extract_feat(x)
     text = model.text_encoder(model.current_vocabulary())
-    text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, P, D) -> (T, D)
-    return float(
-        model._select(feats, text_avg, None).num_selected.float().mean())
+    selection = model._head_inputs(x, text).selection
+    return float(selection.num_selected.float().mean())
 
 
 def gflops(model, x: torch.Tensor) -> Tuple[float, float]:
@@ -261,7 +291,7 @@ def bench_inference(name: str, model, x: torch.Tensor, sizes: Sequence[int],
 
 def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
     """Median ms of each stage of the segmentor's whole-mode flow, run
-    stage by stage as in ``OpenVocabEncoderDecoder._decode``; ``rest`` is
+    stage by stage as in ``OpenVocabEncoderDecoder._head_inputs``; ``rest`` is
     ``predict`` minus the stages (resize, scatter, argmax, TV)."""
     m = model
     out: Dict[str, List[float]] = {}
@@ -278,17 +308,18 @@ def stage_times(model, x: torch.Tensor, repeats: int) -> Dict[str, float]:
             text = timed('text_encoder(cached)',
                          lambda: m.text_encoder(m.current_vocabulary()))
             text_avg = F.normalize(text.mean(dim=1), dim=-1)  # (T, D)
-            sel = timed('selector', lambda: m._select(feats, text_avg, None))
-            cost = timed(
-                'neck',
-                lambda: m.neck(feats.dense_embeds, text[sel.indices], sel))
-            timed(
-                'decode_head', lambda: m.decode_head.forward(
-                    dict(
-                        cost=cost,
-                        inter_feats=feats.inter_feats,
-                        attn=feats.attn_weights,
-                        selection=sel)))
+            sel = timed(
+                'selector', lambda: m.selector(feats.cls_embed, feats.
+                                               dense_embeds, text_avg))
+            text_sel = sel.gather(text)  # (T, P, D) -> (B, K, P, D)
+            if m.text_adapter is not None:
+                text_sel = timed(
+                    'text_adapter',
+                    lambda: m.text_adapter(text_sel, feats.dense_embeds))
+            cost = timed('neck',
+                         lambda: m.neck(feats.dense_embeds, text_sel, sel))
+            timed('decode_head',
+                  lambda: m.decode_head.forward(HeadInputs(cost, feats, sel)))
             timed('predict', lambda: m.predict(x))
     med = {k: statistics.median(v[1:]) for k, v in out.items()}
     med['rest'] = med['predict'] - sum(
@@ -371,6 +402,171 @@ def bench_training(name: str, model, variants: Sequence[str],
         print(f'[benchmark] {rows[-1]}', flush=True)
     model.eval()
     return rows
+
+
+# --------------------------------------------------------- MAFT+ plug-ins
+def bench_text_adapter(name: str,
+                       model,
+                       x: torch.Tensor,
+                       args,
+                       ks: Sequence[int] = (16, 150)) -> List[dict]:
+    """Rows of CDT_COLS: the text adapter alone on the first K of the
+    A-150 names (the model's template / synonym slots P) and the dense map
+    of ``x``."""
+    adapter = model.text_adapter
+    if adapter is None:
+        return []
+    model.eval()
+    with torch.no_grad():
+        dense = model.extract_feat(x).dense_embeds  # (1, D, h, w)
+        text = model.text_encoder(vocabulary(max(ks)))  # (T, P, D)
+    params = sum(p.numel() for p in adapter.parameters()) / 1e6
+    per_query = getattr(adapter, 'per_template', True)
+    rows = []
+    for k in ks:
+        sel = text[None, :k]  # (1, K, P, D)
+
+        def run():
+            with torch.no_grad():
+                return adapter(sel, dense)
+
+        ms, _ = measure(run, args.warmup, args.repeats)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            run()
+        rows.append(
+            dict(
+                config=name,
+                img_size=x.shape[-1],
+                grid=f'{dense.shape[-2]}x{dense.shape[-1]}',
+                K=k,
+                P=text.shape[1],
+                queries=k * (text.shape[1] if per_query else 1),
+                params_M=round(params, 3),
+                GFLOPs=round(counter.get_total_flops() / 2e9, 5),
+                latency_ms=round(ms, 2)))
+    return rows
+
+
+def bench_text_finetune(name: str, config: str, args) -> List[dict]:
+    """Rows of TEXT_FT_COLS: AdamW iterations per text fine-tuning mode.
+
+    ``frozen``: ``text_encoder.finetune='frozen'``; ``selected-only``: the
+    config's fine-tuning through ``encode_selected`` (U = selected +
+    ground-truth categories); ``full-vocabulary``: the same with every one
+    of the T categories encoded with gradient each step (benchmark-only:
+    ``encode_selected`` is asked for all T rows). The cached rows of the
+    current weights are recomputed without gradient after every step in
+    both fine-tuning modes (the weights changed).
+    """
+    rows = []
+    for mode in TEXT_FT_MODES:
+        opts = dict(args.cfg_options or {})
+        opts['model.text_encoder.finetune'] = ('frozen' if mode == 'frozen'
+                                               else 'attention')
+        torch.manual_seed(0)
+        model = build_model(config, opts, args.img_size)
+        enc = model.text_encoder
+        prompts = []
+        encode = enc.encode_selected
+
+        def encode_counted(names, idx, encode=encode):
+            if mode == 'full-vocabulary':
+                out = encode(names, torch.arange(len(names)))[idx]
+                prompts.append(len(names) * enc.num_templates)
+                return out
+            prompts.append(len(idx) * enc.num_templates)
+            return encode(names, idx)
+
+        enc.encode_selected = encode_counted
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(
+            args.train_batch, 3, args.img_size, args.img_size, generator=gen)
+        samples = make_samples(args.train_batch, args.img_size, args.train_gt,
+                               len(COCO_STUFF_171_CLASSES))
+        optim = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=1e-6)
+        model.train()
+        ks = []
+
+        def step():
+            losses = model.loss(x, samples)
+            ks.append(float(losses.pop('num_selected', float('nan'))))
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+
+        ms, peak = measure(step, args.warmup, args.repeats)
+        rows.append(
+            dict(
+                config=name,
+                text_finetune=mode,
+                T=len(COCO_STUFF_171_CLASSES),
+                P=enc.num_templates,
+                K=round(statistics.mean(ks), 1),
+                prompts_with_grad=max(prompts) if prompts else 0,
+                iter_ms=round(ms, 1),
+                peak_rss_MB=round(peak, 1)))
+        print(f'[benchmark] {rows[-1]}', flush=True)
+    return rows
+
+
+def bench_aux_losses(name: str, model, args) -> List[dict]:
+    """Rows of RC_COLS: training step with and without the aux losses
+    (batch 1, ``args.plugin_vocab_size`` categories), and the teachers'
+    forward alone."""
+    aux = model.aux_losses
+    if len(aux) == 0:
+        return []
+    t = args.plugin_vocab_size
+    model.set_vocabulary(vocabulary(t), 'train')
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
+    samples = make_samples(1, args.img_size, min(args.train_gt, t), t)
+    optim = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    model.train()
+
+    def step():
+        losses = model.loss(x, samples)
+        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    # one untimed step first: AdamW state and the cached vocabulary would
+    # otherwise be charged to the first (with-aux) measurement
+    step()
+    try:
+        with_ms, with_mb = measure(step, args.warmup, args.repeats)
+        model.aux_losses = nn.ModuleList()
+        without_ms, without_mb = measure(step, args.warmup, args.repeats)
+    finally:
+        model.aux_losses = aux
+        model.set_vocabulary(list(COCO_STUFF_171_CLASSES), 'train')
+
+    def teachers():
+        with torch.no_grad():
+            for loss in aux:
+                if getattr(loss, 'teacher', None) is not None:
+                    loss.teacher(x)
+
+    teacher_ms, _ = measure(teachers, args.warmup, args.repeats)
+    model.eval()
+    row = dict(
+        config=name,
+        img_size=args.img_size,
+        T=t,
+        iter_ms=round(with_ms, 1),
+        iter_ms_without=round(without_ms, 1),
+        added_ms=round(with_ms - without_ms, 1),
+        teacher_ms=round(teacher_ms, 1),
+        peak_rss_MB=round(with_mb, 1),
+        peak_rss_MB_without=round(without_mb, 1),
+        added_MB=round(with_mb - without_mb, 1))
+    print(f'[benchmark] {row}', flush=True)
+    return [row]
 
 
 # ------------------------------------------------------------------ text
@@ -599,7 +795,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Latency / GFLOPs / params / memory / K of several '
         'configs versus vocabulary size and tau (random weights).')
-    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument(
+        'configs', nargs='*', help='config files (not needed for --table2)')
+    parser.add_argument(
+        '--table2',
+        action='store_true',
+        help="reproduce DCP-CLIP Table II (params / GFLOPs beside the "
+        "paper's) on the meta device and exit")
+    parser.add_argument(
+        '--table2-categories',
+        type=int,
+        default=150,
+        help='categories K per view for the Table II GFLOPs (A-150: 150)')
     parser.add_argument(
         '--names', nargs='+', help='display names (default: file stems)')
     parser.add_argument(
@@ -641,7 +848,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=8,
         help='ground-truth categories per training image')
     parser.add_argument(
+        '--plugins',
+        action='store_true',
+        help='measure the MAFT+ plug-ins of each config: the text adapter '
+        '(CDT) alone at K = 16 and T = 150, and the training step with and '
+        'without the aux losses (RC teacher)')
+    parser.add_argument(
+        '--plugin-vocab-size',
+        type=int,
+        default=20,
+        help='vocabulary size T of the --plugins training steps')
+    parser.add_argument(
         '--text', action='store_true', help='measure the text side')
+    parser.add_argument(
+        '--text-finetune',
+        action='store_true',
+        help='training cost of frozen / full-vocabulary / selected-only '
+        'text fine-tuning')
     parser.add_argument(
         '--text-prompts',
         type=int,
@@ -670,10 +893,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='overrides applied to every config (e.g. the tiny test '
         'architecture)')
     args = parser.parse_args(argv)
+    if not args.configs and not args.table2:
+        parser.error('give config files, or --table2')
+    if args.table2_categories < 1:
+        parser.error('--table2-categories must be >= 1')
     if args.names and len(args.names) != len(args.configs):
         parser.error('--names needs one name per config')
-    for t in args.vocab_sizes + (args.baseline_vocab_sizes
-                                 or []) + [args.dpseg_vocab_size]:
+    for t in args.vocab_sizes + (args.baseline_vocab_sizes or []) + [
+            args.plugin_vocab_size, args.dpseg_vocab_size
+    ]:
         if t not in VOCABULARIES:
             parser.error(f'--vocab-sizes: {t} is not one of '
                          f'{sorted(VOCABULARIES)}')
@@ -706,9 +934,17 @@ def main(argv=None) -> Dict[str, List[dict]]:
         osp.splitext(osp.basename(c))[0] for c in args.configs
     ]
     os.makedirs(args.out_dir, exist_ok=True)
+    if args.table2:
+        rows = table2(num_categories=args.table2_categories)
+        report = ('# DCP-CLIP Table II (A-150), ours vs the paper\n\n' +
+                  format_table2(rows))
+        print(report)
+        with open(osp.join(args.out_dir, 'table2.md'), 'w') as f:
+            f.write(report + '\n')
+        return dict(table2=rows)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
-    infer, train, text, dpseg = [], [], [], []
+    infer, train, text, cdt, rc, text_ft, dpseg = [], [], [], [], [], [], []
     for name, config in zip(names, args.configs):
         torch.manual_seed(0)
         model = build_model(config, args.cfg_options, args.img_size)
@@ -722,6 +958,9 @@ def main(argv=None) -> Dict[str, List[dict]]:
             if int(point.partition(':')[0]) not in sizes:
                 continue  # only at this config's vocabulary sizes
             report_profile(name, model, x, point, args.out_dir, args.repeats)
+        if args.plugins:
+            cdt += bench_text_adapter(name, model, x, args)
+            rc += bench_aux_losses(name, model, args)
         if args.text:
             text += bench_text(name, model, args.vocab_sizes, args)
         if args.dpseg:
@@ -730,15 +969,18 @@ def main(argv=None) -> Dict[str, List[dict]]:
             train += bench_training(name, model, args.train_variants
                                     or args.variants, args)
         del model
+        if args.text_finetune:
+            text_ft += bench_text_finetune(name, config, args)
     dcp = names[0]
     baseline = next((n for n in names if 'catseg' in n.lower()), None)
     k_var = next((v for v in args.variants if v.startswith('k=')), 'k=16')
     report = [
         f'# Benchmark ({args.img_size} px, whole mode, batch 1, random '
         f'weights, median of {args.repeats}, {torch.get_num_threads()} '
-        'threads)', '', '## Inference', '',
-        markdown(infer, INFER_COLS)
+        'threads)'
     ]
+    if infer or not args.no_inference:
+        report += ['', '## Inference', '', markdown(infer, INFER_COLS)]
     write_csv(osp.join(args.out_dir, 'inference.csv'), infer, INFER_COLS)
     if train:
         report += [
@@ -746,6 +988,20 @@ def main(argv=None) -> Dict[str, List[dict]]:
             markdown(train, TRAIN_COLS)
         ]
         write_csv(osp.join(args.out_dir, 'training.csv'), train, TRAIN_COLS)
+    if cdt:
+        report += [
+            '', '## MAFT+ Content-Dependent Transfer alone (added to the '
+            'model)', '',
+            markdown(cdt, CDT_COLS)
+        ]
+        write_csv(osp.join(args.out_dir, 'plugins_cdt.csv'), cdt, CDT_COLS)
+    if rc:
+        report += [
+            '', '## MAFT+ Representation Compensation: training step with / '
+            'without (teacher added)', '',
+            markdown(rc, RC_COLS)
+        ]
+        write_csv(osp.join(args.out_dir, 'plugins_rc.csv'), rc, RC_COLS)
     if text:
         report += ['', '## Text encoder', '', markdown(text, TEXT_COLS)]
         write_csv(osp.join(args.out_dir, 'text.csv'), text, TEXT_COLS)
@@ -755,6 +1011,13 @@ def main(argv=None) -> Dict[str, List[dict]]:
             markdown(dpseg, DPSEG_COLS)
         ]
         write_csv(osp.join(args.out_dir, 'dpseg.csv'), dpseg, DPSEG_COLS)
+    if text_ft:
+        report += [
+            '', '## Text fine-tuning (COCO-Stuff vocabulary)', '',
+            markdown(text_ft, TEXT_FT_COLS)
+        ]
+        write_csv(
+            osp.join(args.out_dir, 'text_finetune.csv'), text_ft, TEXT_FT_COLS)
     targets = check_targets(infer, train, dcp, baseline, k_var)
     if targets:
         report += ['', '## Targets', '', targets]
@@ -764,7 +1027,14 @@ def main(argv=None) -> Dict[str, List[dict]]:
         f.write(report + '\n')
     if infer:
         plot(osp.join(args.out_dir, 'benchmark.png'), infer)
-    return dict(inference=infer, training=train, text=text, dpseg=dpseg)
+    return dict(
+        cdt=cdt,
+        rc=rc,
+        inference=infer,
+        training=train,
+        text=text,
+        text_finetune=text_ft,
+        dpseg=dpseg)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ upsampling, SED gradual fusion, SED gradual fusion + CER} x TV {on, off} on
 the tiny random CLIP architectures (offline, CPU). A combination either
 composes (one training step with a finite loss, one prediction) or is
 refused at build time with an error naming both parts (see
-``dcp_mm/models/layers/tensor_contract.py``). Prints a markdown table; with
+the typed specs of ``dcp_mm/structures``). Prints a markdown table; with
 ``--out`` also writes it as CSV (with the full error messages).
 
 Example::
@@ -19,8 +19,8 @@ import time
 
 # isort: off
 import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
-from dcp_mm.apis.recombination import (format_matrix, run_matrix,
-                                       write_matrix_csv)
+from dcp_mm.testing.recombination import (format_matrix, run_matrix,
+                                          write_matrix_csv)
 # isort: on
 import torch
 from mmengine.registry import init_default_scope

@@ -1,5 +1,6 @@
 # CAT-Seg (Cho et al., CVPR 2024) with CLIP ViT-B/16, as in the official
-# configs/vitb_384.yaml (OFFICIAL-HEADS.md 2-5): MaskCLIP-style dense
+# configs/vitb_384.yaml (CAT-Seg
+# cat_seg/modeling/transformer/cat_seg_predictor.py): MaskCLIP-style dense
 # features (last block value path, [CLS] residual), one prompt template
 # ('A photo of a {} in the scene', first synonym), CLIP q/v projections
 # fine-tuned in BOTH towers, class pruning to 256, two aggregation layers,

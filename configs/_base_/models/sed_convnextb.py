@@ -1,5 +1,6 @@
 # SED (Xie et al., CVPR 2024) with OpenCLIP ConvNeXt-B, as in the official
-# configs/convnextB_768.yaml (OFFICIAL-HEADS.md 6-7): the stride-32 dense
+# configs/convnextB_768.yaml (SED sed/modeling/backbone + open_clip
+# timm_model.py): the stride-32 dense
 # map (24 x 24 at 768 px) is the cost source, strides 4 / 8 / 16 feed the
 # gradual fusion decoder; visual tower fully fine-tuned (lr x0.01 via the
 # schedule's paramwise_cfg), text tower frozen, 80 ImageNet templates with

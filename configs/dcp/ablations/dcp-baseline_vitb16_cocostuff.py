@@ -16,7 +16,8 @@ model = dict(
     neck=dict(with_ca=False, with_sa=False),
     decode_head=dict(
         spatial_enhance=False,
-        fuse_shallow=False,
+        fuse_shallow_up=False,
+        fuse_shallow_qk=False,
         fuse_cost=False,
         fuse_attn=False),
     post_processor=None)

@@ -1,5 +1,8 @@
 # DCP-CLIP Table IV, row "CA": TGA with the text-guided cross-attention branch
-# (Eq. 8-10) only; F''_p reaches the cost feature through a per-position
-# linear fusion instead of self-attention (see DCPTextGuidedAlignNeck).
+# (Eq. 8-10) and without the self-attention of Eq. 11-12. Table IV ablates
+# "the different attention branch": the rest of the SA branch stays (the
+# concatenation [F_cv ; proj(F''_p)], its value map, projection, residual,
+# LN and MLP), each position attending to itself only (see
+# DCPTextGuidedAlignNeck).
 _base_ = '../dcp_vitb16_cocostuff.py'
 model = dict(neck=dict(with_sa=False))

@@ -1,6 +1,5 @@
 """Image encoders (registered into ``mmseg.registry.MODELS``)."""
 from .clip_convnext_backbone import CLIPConvNeXtBackbone
-from .clip_vit_backbone import CLIPImageFeatures, CLIPViTBackbone
+from .clip_vit_backbone import CLIPViTBackbone
 
-__all__ = ['CLIPImageFeatures', 'CLIPViTBackbone']
-__all__ += ['CLIPConvNeXtBackbone']
+__all__ = ['CLIPViTBackbone', 'CLIPConvNeXtBackbone']

@@ -1,5 +1,5 @@
 """OpenCLIP ConvNeXt image encoder with a dense joint-space output (SED)."""
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from einops import rearrange
 from mmengine.model import BaseModule
@@ -7,10 +7,12 @@ from mmseg.registry import MODELS
 from open_clip.timm_model import TimmModel
 from torch import Tensor
 
-from ..layers.clip_builder import apply_finetune, build_clip_model
-from .clip_vit_backbone import CLIPImageFeatures
+from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
+from ..clip.builder import apply_finetune, build_clip_model
 
-CONVNEXT_FINETUNE_MODES = ('frozen', 'full')
+CONVNEXT_FINETUNE_MODES = ('frozen', 'full', 'stem+stages')
+TRUNK_BODY = ('trunk.stem.', 'trunk.stages.', 'trunk.norm_pre.')
+"""Parameter-name prefixes of ``visual`` trained by ``'stem+stages'``."""
 
 
 @MODELS.register_module()
@@ -19,7 +21,8 @@ class CLIPConvNeXtBackbone(BaseModule):
 
     ``stem`` then the four stages; their raw outputs are ``inter_feats``
     [res2 (stride 4), res3 (8), res4 (16), res5 (32)]. The dense embedding
-    is SED's ``clip_vis_dense`` (OFFICIAL-HEADS.md 6): every pixel of res5
+    is SED's ``clip_vis_dense`` (SED sed/modeling/backbone + open_clip
+    timm_model.py): every pixel of res5
     (after the trunk's ``norm_pre``, an identity for these models) goes
     through the trunk head (pooling a 1 x 1 map is the identity, then
     LayerNorm2d eps 1e-6, flatten) and the CLIP head (``head.proj``, Linear
@@ -33,8 +36,12 @@ class CLIPConvNeXtBackbone(BaseModule):
             ``'dcp-tiny-convnext'`` (tests).
         pretrained: CLIP weights (the segmentor injects
             ``model.pretrained``), see ``build_clip_model``; None = random.
-        finetune: ``'full'`` (SED: every visual parameter trains) or
-            ``'frozen'``.
+        finetune: ``'full'`` (SED: every visual parameter trains),
+            ``'frozen'``, or ``'stem+stages'`` (MAFT+,
+            github.com/jiaosiyu1999/MAFT-Plus ``maft/maft_plus.py``: the
+            trunk's stem, stages and ``norm_pre`` train; the trunk head norm
+            and the CLIP projection head stay frozen, so the joint embedding
+            space is kept).
         quick_gelu: activation of the (discarded) text tower's MLPs, passed
             to ``build_clip_model``; the ConvNeXt tower is unaffected.
         init_cfg: mmengine init config.
@@ -80,17 +87,23 @@ class CLIPConvNeXtBackbone(BaseModule):
         self.reduction = int(stages[-1]['reduction'])
         self.width = self.stage_channels[-1]
         self.embed_dims = int(clip.text_projection.shape[-1])
-        self.trainable_names = apply_finetune(self.visual, finetune)
+        if finetune == 'stem+stages':
+            apply_finetune(self.visual, 'frozen')
+            self.trainable_names = []
+            for name, param in self.visual.named_parameters():
+                if name.startswith(TRUNK_BODY):
+                    param.requires_grad_(True)
+                    self.trainable_names.append(name)
+        else:
+            self.trainable_names = apply_finetune(self.visual, finetune)
 
     @property
-    def provides(self) -> Dict[str, object]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim embeddings and the stage pyramid (no single-scale block
-        features, no attention map)."""
-        return dict(
-            cls_embed=self.embed_dims,
-            dense_embeds=self.embed_dims,
-            pyramid_feats=tuple(self.stage_channels))
+    def feature_spec(self) -> CLIPFeatureSpec:
+        """What :meth:`forward` returns: D-dim embeddings and the stage
+        pyramid (no ViT block features, no attention map)."""
+        return CLIPFeatureSpec(f'backbone {type(self).__name__}',
+                               self.embed_dims, 'pyramid',
+                               tuple(self.stage_channels), False)
 
     def _head(self, x: Tensor) -> Tensor:
         """(M, C, h', w') -> (M, D): trunk head (pool, norm) + CLIP head."""
@@ -105,7 +118,8 @@ class CLIPConvNeXtBackbone(BaseModule):
         Returns:
             :class:`CLIPImageFeatures`: cls_embed (B, D), dense_embeds
             (B, D, H/32, W/32) (not normalised), inter_feats [res2 (B, C2,
-            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None.
+            H/4, W/4), res3, res4, res5 (B, C5, H/32, W/32)], attn None,
+            last_feats (B, C5, H/32, W/32) (res5 after ``norm_pre``).
 
         Raises:
             ValueError: wrong input shape or size.
@@ -132,4 +146,4 @@ class CLIPConvNeXtBackbone(BaseModule):
         dense = self._head(pixels)
         # (B*h*w, D) -> (B, D, h, w)
         dense = rearrange(dense, '(b h w) d -> b d h w', b=b, h=h, w=w)
-        return CLIPImageFeatures(cls_embed, dense, inter, None)
+        return CLIPImageFeatures(cls_embed, dense, inter, None, x)

@@ -1,7 +1,6 @@
 """CLIP ViT image encoder with a dense (per-patch) joint-space output."""
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,33 +11,12 @@ from mmseg.registry import MODELS
 from open_clip.transformer import PatchDropout, ResidualAttentionBlock
 from torch import Tensor
 
-from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
-                                   build_clip_model, split_qkv_projections)
+from dcp_mm.structures import CLIPFeatureSpec, CLIPImageFeatures
+from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
+                            split_qkv_projections)
 
 DENSE_MODES = ('maskclip', 'plain')
 DENSE_RESIDUALS = ('cls', 'token')
-
-
-@dataclass
-class CLIPImageFeatures:
-    """Output of :class:`CLIPViTBackbone`.
-
-    Attributes:
-        cls_embed: (B, D) joint-space [CLS] embedding (``ln_post`` then
-            ``proj``, as CLIP's image embedding), NOT L2-normalised.
-        dense_embeds: (B, D, h, w) joint-space patch embeddings, NOT
-            L2-normalised.
-        inter_feats: list of (B, C_v, h, w), raw residual-stream outputs of
-            the requested transformer blocks (no ``ln_post``/``proj``), [CLS]
-            dropped, in ``out_indices`` order.
-        attn_weights: (B, N, N) head-averaged softmax attention of the last
-            block between patches (N = h*w, rows = queries, values in [0, 1],
-            rows sum to <= 1 because the [CLS] column is dropped), or None.
-    """
-    cls_embed: Tensor
-    dense_embeds: Tensor
-    inter_feats: List[Tensor] = field(default_factory=list)
-    attn_weights: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -50,7 +28,8 @@ class CLIPViTBackbone(BaseModule):
     map), and the dense path gives the patch embeddings:
 
     * ``dense_mode='maskclip'`` (CAT-Seg ``model_vpt.forward_dense``,
-      OFFICIAL-HEADS.md 5.6): no attention mixing in the last block,
+      CAT-Seg cat_seg/third_party/model_vpt.py): no attention mixing in the
+      last block,
       ``v = out_proj(v_proj(ln_1(x)))``, ``v = r + ls_1(v)``,
       ``v = v + ls_2(mlp(ln_2(v)))``, then ``ln_post`` and ``proj``. The
       residual ``r`` is the block's input [CLS] token broadcast to every
@@ -68,7 +47,7 @@ class CLIPViTBackbone(BaseModule):
         model_name: open_clip ViT architecture (``'ViT-B-16'``,
             ``'ViT-L-14'``) or ``'dcp-tiny'`` (tests).
         pretrained: CLIP weights, see
-            :func:`~dcp_mm.models.layers.clip_builder.build_clip_model`
+            :func:`~dcp_mm.models.clip.builder.build_clip_model`
             (the segmentor injects ``model.pretrained``).
         dense_mode: ``'maskclip'`` or ``'plain'``.
         dense_residual: ``'cls'`` or ``'token'`` (maskclip mode only).
@@ -77,7 +56,7 @@ class CLIPViTBackbone(BaseModule):
         with_attn: also return the last block's attention map.
         finetune: ``'frozen'``, ``'attention'`` (q/v projections, official
             CAT-Seg), ``'attention+pos'`` (plus the positional embedding) or
-            ``'full'``; see :func:`~dcp_mm.models.layers.clip_builder.
+            ``'full'``; see :func:`~dcp_mm.models.clip.builder.
             apply_finetune`.
         quick_gelu: MLP activation; None -> QuickGELU (OpenAI CLIP).
         init_cfg: mmengine init config.
@@ -144,17 +123,14 @@ class CLIPViTBackbone(BaseModule):
             OrderedDict())
 
     @property
-    def provides(self) -> Dict[str, object]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim embeddings, the ``out_indices`` blocks at the patch grid
-        (C_v channels) and, with ``with_attn``, the attention map."""
-        out = dict(
-            cls_embed=self.embed_dims,
-            dense_embeds=self.embed_dims,
-            grid_feats=self.width)
-        if self.with_attn:
-            out['attn'] = None
-        return out
+    def feature_spec(self) -> CLIPFeatureSpec:
+        """What :meth:`forward` returns: D-dim embeddings, the
+        ``out_indices`` blocks at the patch grid (C_v channels each) and,
+        with ``with_attn``, the attention map."""
+        return CLIPFeatureSpec(f'backbone {type(self).__name__}',
+                               self.embed_dims, 'grid',
+                               (self.width, ) * len(self.out_indices),
+                               self.with_attn)
 
     @staticmethod
     def _check_tower(visual: nn.Module, model_name: str) -> None:
@@ -245,7 +221,8 @@ class CLIPViTBackbone(BaseModule):
 
         Returns:
             :class:`CLIPImageFeatures` (cls (B, D), dense (B, D, h, w),
-            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None).
+            inter_feats [(B, C_v, h, w)], attn (B, N, N) or None,
+            last_feats (B, C_v, h, w)).
 
         Raises:
             ValueError: wrong input shape or size not a multiple of the patch.
@@ -284,4 +261,7 @@ class CLIPViTBackbone(BaseModule):
             rearrange(inter[i], 'b (h w) c -> b c h w', h=h, w=w)
             for i in self.out_indices
         ]
-        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights)
+        # (B, 1 + N, C_v) -> (B, C_v, h, w), [CLS] dropped
+        last_feats = rearrange(x_last[:, 1:], 'b (h w) c -> b c h w', h=h, w=w)
+        return CLIPImageFeatures(cls_embed, dense, inter_feats, attn_weights,
+                                 last_feats)

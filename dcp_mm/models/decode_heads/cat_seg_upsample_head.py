@@ -1,66 +1,121 @@
 """CAT-Seg's upsampling decoder (official ``Aggregator`` steps 5 and 8)."""
-from typing import Dict
+from typing import List, Optional, Sequence
 
+import torch.nn as nn
 from mmseg.registry import MODELS
+from mmseg.utils import ConfigType
+from torch import Tensor
 
-from .spatial_enhanced_head import DCPSpatialEnhancedHead
+from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
+                               require_cost_features)
+from ..layers.shallow_guidance import build_shallow_guidance, shallow_guidance
+from ..layers.upsample_block import UpsampleBlock
+from .base_cost_head import BaseCostHead
 
 
 @MODELS.register_module()
-class CATSegUpsampleHead(DCPSpatialEnhancedHead):
-    """CAT-Seg decoder = DCP-CLIP's decoder without its additions.
+class CATSegUpsampleHead(BaseCostHead):
+    """CAT-Seg's decoder: cost features upsampled with CLIP block guidance.
 
-    :class:`DCPSpatialEnhancedHead` with ``spatial_enhance=False``,
-    ``fuse_cost=False`` and ``fuse_attn=False`` computes exactly CAT-Seg's
-    decoder (OFFICIAL-HEADS.md 2, 4.5, 4.8): the CLIP block outputs
-    ``inter_feats`` (blocks 4 / 8 for ViT-B, 8 / 16 for ViT-L, 1-based) are
-    upsampled by ``ConvTranspose2d`` to 256 ch at x2 (k2 s2) and 128 ch at
-    x4 (k4 s4) (official ``upsample1/2``), projected by ``ReLU(Conv3x3)`` to
-    32 / 16 ch (``decoder_guidance_projection``), and two
-    :class:`UpsampleBlock` (ConvT x2 to C - G, concat the guidance repeated
-    over K, 2 x conv3x3-GN(out // 16)-ReLU; 128 -> 64 -> 32) are followed by
-    a 3x3 conv to one logit map per category. This subclass only sets those
-    switches and CAT-Seg's widths as defaults.
+    The CLIP block outputs ``inter_feats`` (blocks 4 / 8 for ViT-B, 8 / 16
+    for ViT-L, 1-based) are upsampled by ``ConvTranspose2d`` to 256 ch at
+    x2 (k2 s2) and 128 ch at x4 (k4 s4) (official ``upsample1/2``),
+    projected by ``ReLU(Conv3x3)`` to 32 / 16 ch
+    (``decoder_guidance_projection``); two :class:`UpsampleBlock` (ConvT x2
+    to C - G, concat the guidance repeated over K, 2 x conv3x3-GN(out //
+    16)-ReLU; 128 -> 64 -> 32) are followed by a 3x3 conv to one logit map
+    per category. DCP-CLIP's decoder (:class:`DCPSpatialEnhancedHead`) with
+    ``spatial_enhance=False, fuse_cost=False, fuse_attn=False`` computes the
+    same function with the same parameter names.
+
+    Source: CAT-Seg (Cho et al., CVPR 2024),
+    https://github.com/cvlab-kaist/CAT-Seg (MIT licence),
+    cat_seg/modeling/transformer/model.py ``Aggregator``.
 
     Args:
-        see :class:`DCPSpatialEnhancedHead`; ``spatial_enhance``,
-        ``fuse_cost`` and ``fuse_attn`` must stay False (use
-        ``DCPSpatialEnhancedHead`` for them), ``fuse_shallow`` True.
+        in_channels: d, channels of the cost feature (128).
+        channels: width of the last decoder layer (32).
+        clip_channels: C_v, width of the CLIP block features (injected).
+        num_templates: P (injected; unused by this head).
+        decoder_dims: output widths of the upsampling blocks.
+        shallow_dims: projected guidance widths per block.
+        shallow_up_dims: transposed-conv widths per block.
+        num_layers: upsampling blocks used (0 .. len(decoder_dims)).
+        inter_index: indices into ``inter_feats`` of the guidance features.
+        loss_decode: dict(type='CategoryBCELoss') by default.
 
     Shapes:
-        inputs: dict(cost=CostFeatures (B, K, 128, h, w), inter_feats=
-        [(B, C_v, h, w)] x 2, attn=ignored, selection=...);
-        returns (B, K, 4h, 4w) logits.
+        inputs: :class:`~dcp_mm.structures.HeadInputs` with cost_embed
+        (B, K, d, h, w) and ``inter_feats`` [(B, C_v, h, w)] x 2.
+        returns: (B, K, 4h, 4w) logits.
 
     Raises:
-        ValueError: one of the DCP-CLIP switches is turned on.
+        ValueError: inconsistent sizes; at build time
+            :class:`~dcp_mm.structures.CompositionError` without ViT block
+            features or without a neck.
     """
 
-    # tensor contract: the ViT block features are always fused (no
-    # head-side alternative)
-    contract_hints: Dict[str, str] = {}
+    def __init__(self,
+                 *,
+                 in_channels: int = 128,
+                 channels: int = 32,
+                 clip_channels: int = 768,
+                 num_templates: int = 80,
+                 decoder_dims: Sequence[int] = (64, 32),
+                 shallow_dims: Sequence[int] = (32, 16),
+                 shallow_up_dims: Sequence[int] = (256, 128),
+                 num_layers: Optional[int] = None,
+                 inter_index: Sequence[int] = (0, 1),
+                 loss_decode: ConfigType = dict(type='CategoryBCELoss'),
+                 **kwargs) -> None:
+        n = len(decoder_dims) if num_layers is None else num_layers
+        if not 0 <= n <= len(decoder_dims):
+            raise ValueError(f'num_layers must be in [0, {len(decoder_dims)}]'
+                             f', got {num_layers}')
+        for name, seq in dict(
+                shallow_dims=shallow_dims,
+                shallow_up_dims=shallow_up_dims,
+                inter_index=inter_index).items():
+            if len(seq) < n:
+                raise ValueError(f'{name} needs {n} entries (one per '
+                                 f'decoder layer), got {list(seq)}')
+        super().__init__(
+            in_channels=in_channels,
+            channels=channels,
+            num_templates=num_templates,
+            loss_decode=loss_decode,
+            **kwargs)
+        self.num_layers = n
+        self.clip_channels = clip_channels
+        self.inter_index = list(inter_index)[:n]
+        widths = [in_channels] + list(decoder_dims[:n])
+        self.shallow_up, self.shallow_proj = build_shallow_guidance(
+            clip_channels, shallow_up_dims, shallow_dims, n)
+        self.up_blocks = nn.ModuleList([
+            UpsampleBlock(widths[i], widths[i + 1], shallow_dims[i])
+            for i in range(n)
+        ])
+        self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
-    def __init__(self, **kwargs) -> None:
-        fixed = dict(
-            spatial_enhance=False,
-            fuse_cost=False,
-            fuse_attn=False,
-            fuse_shallow=True)
-        wrong = {
-            k: kwargs[k]
-            for k in fixed if k in kwargs and kwargs[k] != fixed[k]
-        }
-        if wrong:
-            raise ValueError(
-                f'CATSegUpsampleHead is CAT-Seg\'s decoder: {wrong} is not '
-                f'available (needs {fixed}); use DCPSpatialEnhancedHead for '
-                'the DCP-CLIP variants.')
-        kwargs.update(fixed)
-        kwargs.setdefault('in_channels', 128)
-        kwargs.setdefault('channels', 32)
-        kwargs.setdefault('decoder_dims', (64, 32))
-        kwargs.setdefault('shallow_dims', (32, 16))
-        kwargs.setdefault('shallow_up_dims', (256, 128))
-        kwargs.setdefault('cost_guidance_dims', (32, 16))  # unused
-        kwargs.setdefault('num_layers', 2)
-        super().__init__(**kwargs)
+    def check_inputs(self, image: CLIPFeatureSpec,
+                     cost: Optional[CostFeatureSpec], neck: str) -> None:
+        """Needs d-channel cost features and the ViT block features."""
+        require_cost_features(self.part, cost, self.in_channels, None, neck)
+        image.require_layout(self.part, 'grid')
+        for i in self.inter_index:
+            image.require_channels(
+                self.part, i, self.clip_channels,
+                'leave decode_head.clip_channels to the segmentor')
+
+    def forward(self, inputs: HeadInputs) -> Tensor:
+        """:class:`HeadInputs` -> (B, K, h * 2^L, w * 2^L) logits."""
+        b, k, _, h, w = inputs.cost.cost_embed.shape
+        # (B, K, d, h, w) -> (B*K, d, h, w)
+        x = inputs.cost.cost_embed.flatten(0, 1)
+        feats: List[Tensor] = [inputs.inter_feats[i] for i in self.inter_index]
+        for i in range(self.num_layers):
+            g = shallow_guidance(self.shallow_up[i], self.shallow_proj[i],
+                                 feats[i], k)
+            x = self.up_blocks[i](x, [g])
+        # (B*K, 1, H', W') -> (B, K, H', W')
+        return self.conv_seg(x).reshape(b, k, *x.shape[-2:])

@@ -5,25 +5,25 @@ Segmentation" (Zhao et al., CVPR 2025), Sec. "cost-volume-guided decoder"
 and its Table 3. No official code is published; every choice not stated in
 the paper is named below.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch.nn as nn
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, SampleList
+from mmseg.utils import ConfigType
 from torch import Tensor
 
+from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
+                               VisualPrompts, require_cost_features)
 from ..layers.class_linear_attention import PoolSize
 from ..layers.cost_guided_decoder_block import CostGuidedDecoderBlock
-from ..layers.structures import CategorySelection, CostFeatures
-from ..layers.visual_prompts import VisualPrompts, pooled_cosine
-from .spatial_enhanced_head import DCPSpatialEnhancedHead
+from ..layers.visual_prompts import pooled_cosine
+from .base_cost_head import BaseCostHead
 
 VISUAL_COST_LEVELS = ('none', 'one', 'three')
 
 
 @MODELS.register_module()
-class DPSegCostGuidedHead(BaseDecodeHead):
+class DPSegCostGuidedHead(BaseCostHead):
     """Three CVGD stages 1/32 -> 1/16 -> 1/8 -> 1/4 over K categories.
 
     Paper (DPSeg Sec. "cost-volume-guided decoder"): 3 stages, each a hybrid
@@ -140,15 +140,12 @@ class DPSegCostGuidedHead(BaseDecodeHead):
                 'upsample_cost_instead=True replaces the visual costs: set '
                 "visual_cost_levels='none' (got "
                 f'{visual_cost_levels!r})')
-        kwargs.setdefault('num_classes', 1)
-        kwargs.setdefault('dropout_ratio', 0.0)
-        kwargs.setdefault('threshold', 0.5)  # unused: one map per category
         super().__init__(
             in_channels=in_channels,
             channels=channels,
+            num_templates=num_templates,
             loss_decode=loss_decode,
             **kwargs)
-        self.num_templates = num_templates
         self.num_prompt_slots = num_prompt_slots or num_templates
         self.inter_index = list(inter_index)
         self.visual_cost_levels = visual_cost_levels
@@ -197,20 +194,21 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         ])
         self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
-    @property
-    def requires(self) -> Dict[str, object]:
-        """Tensor contract: cost features (d, P'), the selection and the
-        backbone pyramid levels of ``inter_index`` with the widths of
-        ``guidance_in_dims``. (The visual prompts are no tensor of the
-        shared contract: :class:`DPSegEncoderDecoder` checks them.)"""
-        num_levels = max(4, max(self.inter_index) + 1)
-        levels: List[Optional[int]] = [None] * num_levels
+    def check_inputs(self, image: CLIPFeatureSpec,
+                     cost: Optional[CostFeatureSpec], neck: str) -> None:
+        """Needs cost features (d, P') and the backbone pyramid levels of
+        ``inter_index`` with the widths of ``guidance_in_dims`` (the visual
+        prompts are checked by :class:`DPSegEncoderDecoder`)."""
+        require_cost_features(self.part, cost, self.in_channels,
+                              self.num_templates, neck)
+        image.require_layout(
+            self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
+            'CATSegUpsampleHead, which fuse ViT block features')
         for i, proj in zip(self.inter_index, self.guidance_proj):
-            levels[i] = proj[0].in_channels
-        return dict(
-            cost_features=(self.in_channels, self.num_templates),
-            selection=None,
-            pyramid_feats=tuple(levels))
+            image.require_channels(
+                self.part, i, proj[0].in_channels,
+                'leave decode_head.guidance_in_dims and clip_channels to '
+                'the segmentor')
 
     def visual_cost(self, stage: int, feats: Tensor,
                     visual: VisualPrompts) -> Tensor:
@@ -238,18 +236,19 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         return self.visual_cost_embed[str(stage)](
             cost.flatten(0, 1).to(feats.dtype))
 
-    def forward(self, inputs: Dict) -> Tensor:
-        """(B, K, 8h, 8w) logits."""
-        cost: CostFeatures = inputs['cost']
-        selection: CategorySelection = inputs['selection']
-        visual: Optional[VisualPrompts] = inputs.get('visual')
+    def forward(self, inputs: HeadInputs) -> Tensor:
+        """:class:`HeadInputs` (with ``visual_prompts``) -> (B, K, 8h, 8w)
+        logits."""
+        cost, selection = inputs.cost, inputs.selection
+        visual = inputs.visual_prompts
         if self.visual_stages and visual is None:
             raise ValueError(
                 f'visual_cost_levels={self.visual_cost_levels!r} needs the '
-                "visual prompts (inputs['visual']): use DPSegEncoderDecoder "
-                "with a visual_prompt_bank, or visual_cost_levels='none'")
+                'visual prompts (inputs.visual_prompts): use '
+                'DPSegEncoderDecoder with a visual_prompt_bank, or '
+                "visual_cost_levels='none'")
         b, k = cost.cost_embed.shape[:2]
-        feats = [inputs['inter_feats'][i] for i in self.inter_index]
+        feats = [inputs.inter_feats[i] for i in self.inter_index]
         if self.detach_guidance:
             feats = [f.detach() for f in feats]
         valid = None if bool(selection.valid.all()) else selection.valid
@@ -271,13 +270,3 @@ class DPSegCostGuidedHead(BaseDecodeHead):
         logits = self.conv_seg(x.flatten(0, 1))
         # (B*K, 1, H, W) -> (B, K, H, W)
         return logits.reshape(b, k, *logits.shape[-2:])
-
-    def loss(self, inputs: Dict, batch_data_samples: SampleList,
-             train_cfg: ConfigType) -> dict:
-        """Per-pixel BCE over the selected categories."""
-        return self.loss_by_feat(
-            self.forward(inputs), batch_data_samples, inputs['selection'])
-
-    # the same per-pixel BCE / resizing as DCP-CLIP's and SED's heads
-    loss_by_feat = DCPSpatialEnhancedHead.loss_by_feat
-    predict_by_feat = DCPSpatialEnhancedHead.predict_by_feat

@@ -1,30 +1,31 @@
 """SED's gradual fusion decoder with category early rejection (CER).
 
 SED (Xie et al., CVPR 2024), official ``sed/modeling/transformer/model.py``
-(OFFICIAL-HEADS.md 6-7). The cost embedding (7x7 conv P -> 128) is the neck
+(SED sed/modeling/backbone + open_clip timm_model.py). The cost embedding (7x7
+conv P -> 128) is the neck
 (``DCPTextGuidedAlignNeck(with_ca=False, with_sa=False)``).
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CostFeatureSpec, HeadInputs,
+                               require_cost_features)
 from ..layers.class_linear_attention import PoolSize
 from ..layers.gradual_fusion_block import GradualFusionBlock
-from ..layers.structures import CategorySelection, CostFeatures
-from .spatial_enhanced_head import DCPSpatialEnhancedHead
+from .base_cost_head import BaseCostHead, attach_selection
 
 
 @MODELS.register_module()
-class SEDGradualFusionHead(BaseDecodeHead):
+class SEDGradualFusionHead(BaseCostHead):
     """Three gradual fusion stages 24 -> 48 -> 96 -> 192 over K categories.
 
-    Official op order (OFFICIAL-HEADS.md 7):
+    Official op order (SED sed/modeling/transformer/model.py):
 
     * decoder guidance ``g_i = ReLU(Conv3x3(res_{4-i}))`` (backbone stages
       res4 / res3 / res2, widths derived from ``clip_channels`` = res5
@@ -80,21 +81,21 @@ class SEDGradualFusionHead(BaseDecodeHead):
         loss_decode: loss of the final logits (``CategoryBCELoss``).
         aux_loss_decode: loss of each auxiliary map, or None for none.
 
+    Source: SED (Xie et al., CVPR 2024), https://github.com/xb534/SED
+    (Apache-2.0 licence), sed/modeling/transformer/model.py.
+
     Shapes:
-        inputs: dict(cost=CostFeatures (cost_embed (B, K, d, h, w),
-        cost_volume (B, K, P, h, w)), inter_feats=[(B, C_i, H_i, W_i)] x 4
-        (strides 4..32), selection=CategorySelection);
+        inputs: :class:`~dcp_mm.structures.HeadInputs` with cost_embed
+        (B, K, d, h, w), cost_volume (B, K, P, h, w), the pyramid
+        ``inter_feats`` [(B, C_i, H_i, W_i)] x 4 (strides 4..32) and the
+        selection.
         returns (B, K, 8h, 8w) logits.
 
     Raises:
-        ValueError: inconsistent dims, bad ``cer_topk``.
+        ValueError: inconsistent dims, bad ``cer_topk``; at build time
+            :class:`~dcp_mm.structures.CompositionError` without a
+            ConvNeXt pyramid or without a neck.
     """
-
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`): the
-    # head-side alternative when a tensor is missing
-    contract_hints: Dict[str, str] = dict(
-        pyramid_feats='use DCPSpatialEnhancedHead or CATSegUpsampleHead, '
-        'which fuse ViT block features')
 
     def __init__(self,
                  *,
@@ -135,15 +136,12 @@ class SEDGradualFusionHead(BaseDecodeHead):
                                      or cer_topk < 1):
             raise ValueError(f'cer_topk must be None or a positive int, got '
                              f'{cer_topk!r}')
-        kwargs.setdefault('num_classes', 1)
-        kwargs.setdefault('dropout_ratio', 0.0)
-        kwargs.setdefault('threshold', 0.5)  # unused: one map per category
         super().__init__(
             in_channels=in_channels,
             channels=channels,
+            num_templates=num_templates,
             loss_decode=loss_decode,
             **kwargs)
-        self.num_templates = num_templates
         self.inter_index = list(inter_index)
         self.cer_topk = cer_topk
         self.rejected_logit = rejected_logit
@@ -176,19 +174,20 @@ class SEDGradualFusionHead(BaseDecodeHead):
         self.aux_loss_decode = (
             MODELS.build(aux_loss_decode) if aux_loss_decode else None)
 
-    @property
-    def requires(self) -> Dict[str, object]:
-        """Tensor contract: cost features (d, P), the selection and the
-        backbone pyramid whose levels ``inter_index`` have the widths
-        ``guidance_in_dims`` (other levels: any width)."""
-        num_levels = max(4, max(self.inter_index) + 1)  # res2..res5
-        levels: List[Optional[int]] = [None] * num_levels
+    def check_inputs(self, image: CLIPFeatureSpec,
+                     cost: Optional[CostFeatureSpec], neck: str) -> None:
+        """Needs cost features (d, P) and the backbone pyramid whose levels
+        ``inter_index`` have the widths ``guidance_in_dims``."""
+        require_cost_features(self.part, cost, self.in_channels,
+                              self.num_templates, neck)
+        image.require_layout(
+            self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
+            'CATSegUpsampleHead, which fuse ViT block features')
         for i, proj in zip(self.inter_index, self.guidance_proj):
-            levels[i] = proj[0].in_channels
-        return dict(
-            cost_features=(self.in_channels, self.num_templates),
-            selection=None,
-            pyramid_feats=tuple(levels))
+            image.require_channels(
+                self.part, i, proj[0].in_channels,
+                'leave decode_head.guidance_in_dims and clip_channels to '
+                'the segmentor')
 
     # ------------------------------------------------------------------ CER
     @staticmethod
@@ -224,13 +223,12 @@ class SEDGradualFusionHead(BaseDecodeHead):
         return keep.gather(1, order), order, out
 
     # -------------------------------------------------------------- forward
-    def _run(self, inputs: Dict, with_aux: bool,
+    def _run(self, inputs: HeadInputs, with_aux: bool,
              cer_topk: Optional[int]) -> Tuple[Tensor, List[Tensor]]:
         """Logits (B, K, H', W') and the auxiliary maps (B, K, H_i, W_i)."""
-        cost: CostFeatures = inputs['cost']
-        selection: CategorySelection = inputs['selection']
+        cost, selection = inputs.cost, inputs.selection
         b, k, _, h, w = cost.cost_embed.shape
-        feats = [inputs['inter_feats'][i] for i in self.inter_index]
+        feats = [inputs.inter_feats[i] for i in self.inter_index]
         if self.detach_guidance:
             feats = [f.detach() for f in feats]
         guidance = [proj(f) for proj, f in zip(self.guidance_proj, feats)]
@@ -239,6 +237,7 @@ class SEDGradualFusionHead(BaseDecodeHead):
         alive = selection.valid
         position = torch.arange(k, device=x.device).expand(b, k)
         aux_maps = []
+        compacted = False  # whether CER removed categories
         for i, block in enumerate(self.blocks):
             kk = x.shape[1]
             if with_aux or cer_topk is not None:
@@ -251,6 +250,7 @@ class SEDGradualFusionHead(BaseDecodeHead):
                     if not torch.equal(keep, alive):
                         alive, order, (x, cg, position) = self._compact(
                             keep, x, cg, position)
+                        compacted = True
                         kk = x.shape[1]
             # (B, K', c, H, W) -> (B*K', c, 2H, 2W) -> (B, K', c', 2H, 2W)
             cg = self.cost_up[i](cg.flatten(0, 1))
@@ -260,48 +260,33 @@ class SEDGradualFusionHead(BaseDecodeHead):
             x = y.reshape(b, kk, *y.shape[1:])
         logits = self.conv_seg(x.flatten(0, 1))
         logits = logits.reshape(b, x.shape[1], *logits.shape[-2:])
-        if logits.shape[1] != k or not torch.equal(
-                position,
-                torch.arange(k, device=x.device).expand(b, k)):
-            full = logits.new_full((b, k + 1, *logits.shape[-2:]),
-                                   self.rejected_logit)
-            # rejected / padding slots write to a spare channel K
-            index = torch.where(alive, position, torch.full_like(position, k))
-            full.scatter_(
-                1, index[:, :, None, None].expand(-1, -1, *logits.shape[-2:]),
-                logits)
-            logits = full[:, :k]
+        if compacted:
+            # survivors back to their K slots; rejected ones get the fill
+            survivors = CategorySelection(position, alive)
+            logits = survivors.scatter(logits, k, self.rejected_logit)
         return logits, aux_maps
 
-    def forward(self, inputs: Dict) -> Tensor:
+    def forward(self, inputs: HeadInputs) -> Tensor:
         """(B, K, 8h, 8w) logits; CER (if set) in eval mode only."""
         cer = None if self.training else self.cer_topk
         return self._run(inputs, False, cer)[0]
 
-    def forward_with_aux(self, inputs: Dict) -> Tuple[Tensor, List[Tensor]]:
+    def forward_with_aux(self,
+                         inputs: HeadInputs) -> Tuple[Tensor, List[Tensor]]:
         """Final logits and the 3 auxiliary maps (no CER), for training."""
         return self._run(inputs, True, None)
 
     # ----------------------------------------------------------------- loss
-    def loss(self, inputs: Dict, batch_data_samples: SampleList,
+    def loss(self, inputs: HeadInputs, batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:
         """BCE of the final logits plus one BCE per auxiliary map."""
         logits, aux_maps = self.forward_with_aux(inputs)
-        selection = inputs['selection']
-        losses = self.loss_by_feat(logits, batch_data_samples, selection)
+        attach_selection(batch_data_samples, inputs.selection)
+        losses = self.loss_by_feat(logits, batch_data_samples)
         if self.aux_loss_decode is not None:
-            label = self._stack_batch_gt(batch_data_samples).squeeze(1)
+            label = self._label(batch_data_samples)
             name = self.aux_loss_decode.loss_name
             for i, aux in enumerate(aux_maps):
-                aux = F.interpolate(
-                    aux,
-                    label.shape[-2:],
-                    mode='bilinear',
-                    align_corners=self.align_corners)
-                losses[f'{name}{i}'] = self.aux_loss_decode(
-                    aux, label, selection, ignore_index=self.ignore_index)
+                losses[f'{name}{i}'] = self._loss_at_label_size(
+                    self.aux_loss_decode, aux, label, inputs.selection)
         return losses
-
-    # the same per-pixel BCE / resizing as DCP-CLIP's head
-    loss_by_feat = DCPSpatialEnhancedHead.loss_by_feat
-    predict_by_feat = DCPSpatialEnhancedHead.predict_by_feat

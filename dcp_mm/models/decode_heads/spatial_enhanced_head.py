@@ -3,24 +3,26 @@
 Named ``DCPSpatialEnhancedHead`` so that it is not confused with the SED
 baseline (Xie et al., CVPR 2024), whose decoder is a different model.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, SampleList
+from mmseg.utils import ConfigType
 from torch import Tensor
 
+from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
+                               require_cost_features)
 from ..layers.guided_swin_block import GuidedSwinBlock
-from ..layers.structures import CategorySelection, CostFeatures
+from ..layers.shallow_guidance import build_shallow_guidance, shallow_guidance
 from ..layers.upsample_block import UpsampleBlock
+from .base_cost_head import BaseCostHead
 
 
 @MODELS.register_module()
-class DCPSpatialEnhancedHead(BaseDecodeHead):
+class DCPSpatialEnhancedHead(BaseCostHead):
     """Coarse-to-fine decoder over the cost features of K categories.
 
     Each of ``num_layers`` layers (L = 2 in the paper):
@@ -29,15 +31,16 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
       (regular and shifted windows) over every category's map; Q and K are
       linear maps of ``[F_cv ; F_s ; A]``, V of F_cv alone
       (:class:`GuidedSwinBlock`). F_s is the deepest shallow CLIP feature
-      projected to ``se_shallow_dims``; A is the last CLIP layer's attention,
+      projected to ``se_shallow_dims`` (``fuse_shallow_qk``); A is the last
+      CLIP layer's attention (``fuse_attn``),
       (B, N, N): each patch's attention row, seen as an h x w map, is
       average-pooled to ``attn_pool_size`` x ``attn_pool_size`` and linearly
       projected to ``se_attn_dims`` channels (grid-size independent). Both are
       bilinearly upsampled in later layers.
     * upsampling (Eq. 15-16): ConvTranspose x2, concatenation of the shallow
-      encoder feature of that resolution (repeated over K, ``fuse_shallow``)
-      and of the upsampled initial cost volume C_0 (``fuse_cost``), then two
-      conv-GN-ReLU (:class:`UpsampleBlock`).
+      encoder feature of that resolution (repeated over K,
+      ``fuse_shallow_up``) and of the upsampled initial cost volume C_0
+      (``fuse_cost``), then two conv-GN-ReLU (:class:`UpsampleBlock`).
 
     Shallow features follow CAT-Seg: the two intermediate CLIP layers
     (``inter_index`` of ``inter_feats``) are upsampled by transposed convs to
@@ -45,8 +48,13 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
     upsampled by chained transposed convs (P -> ``cost_guidance_dims``), as
     SED does. A 3x3 conv gives one logit map per category. Table VI:
     (a) ``spatial_enhance``; (b) ``num_layers`` 0 / 1 / 2;
-    (c) ``fuse_shallow``,
-    ``fuse_cost``, ``fuse_attn``.
+    (c) feature fusion into the Swin Q/K: "none" = ``fuse_shallow_qk``,
+    ``fuse_cost`` and ``fuse_attn`` False, while the U-Net path keeps its
+    shallow features (``fuse_shallow_up`` True: "without fusion, the decoder
+    relies solely on shallow features", Sec. IV-C); "+F_s" turns
+    ``fuse_shallow_qk`` on, "+C_0" ``fuse_cost``, "+A" ``fuse_attn``.
+    The two shallow switches are separate: F_s enters the Swin Q/K input
+    (Eq. 13) and the upsampling concatenation (Eq. 15) independently.
 
     Args:
         in_channels: d, channels of the cost feature (the neck's cost_dims).
@@ -58,23 +66,33 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         shallow_dims: shallow guidance widths per layer.
         cost_guidance_dims: C_0 guidance widths per layer.
         num_layers: decoder layers used (0 .. len(decoder_dims)).
+        spatial_enhance: the Swin blocks of Eq. 13-14 (Table VI(a)).
+        fuse_shallow_qk: F_s in the Swin blocks' Q/K input (Eq. 13).
+        fuse_shallow_up: F_s concatenated in the upsampling layers (Eq. 15).
+        fuse_cost: C_0 concatenated in the upsampling layers (Eq. 15).
+        fuse_attn: A in the Swin blocks' Q/K input (Eq. 13).
+        rel_pos_bias: Swin's relative-position bias in the window attention
+            (default True: "the rest of the Swin Transformer's architecture
+            and operations remain unchanged", Sec. III-C).
         se_shallow_dims, se_attn_dims: guidance widths in Q/K of the Swin
             blocks; attn_pool_size: pooled side of an attention row.
         num_heads, window_size: Swin settings (window 12 on a 24 grid).
         loss_decode: dict(type='CategoryBCELoss') by default.
 
     Shapes:
-        inputs: dict with ``cost`` (:class:`CostFeatures`, cost_embed
-        (B, K, d, h, w), cost_volume (B, K, P, h, w)), ``inter_feats`` (list
-        of (B, C_v, h, w)), ``attn`` ((B, N, N) or None), ``selection``.
+        inputs: :class:`~dcp_mm.structures.HeadInputs`: cost features
+        (cost_embed (B, K, d, h, w), cost_volume (B, K, P, h, w)), the ViT
+        block features ``inter_feats`` [(B, C_v, h, w)], the attention map
+        (B, N, N) (with ``fuse_attn``) and the selection.
         returns: (B, K, h * 2^L, w * 2^L) logits.
-    """
 
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`): the
-    # head-side alternative when a tensor is missing
-    contract_hints: Dict[str, str] = dict(
-        grid_feats='set decode_head.fuse_shallow=False',
-        attn='set decode_head.fuse_attn=False')
+    Raises:
+        ValueError: inconsistent sizes; at build time
+            :class:`~dcp_mm.structures.CompositionError` for a backbone
+            without ViT grid features (with ``fuse_shallow_qk`` or
+            ``fuse_shallow_up``) or the
+            attention map (with ``fuse_attn``), or no neck.
+    """
 
     def __init__(self,
                  *,
@@ -88,7 +106,8 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
                  cost_guidance_dims: Sequence[int] = (32, 16),
                  num_layers: int = 2,
                  spatial_enhance: bool = True,
-                 fuse_shallow: bool = True,
+                 fuse_shallow_qk: bool = True,
+                 fuse_shallow_up: bool = True,
                  fuse_cost: bool = True,
                  fuse_attn: bool = True,
                  se_shallow_dims: int = 32,
@@ -96,9 +115,15 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
                  attn_pool_size: int = 8,
                  num_heads: int = 4,
                  window_size: int = 12,
+                 rel_pos_bias: bool = True,
                  inter_index: Sequence[int] = (0, 1),
                  loss_decode: ConfigType = dict(type='CategoryBCELoss'),
                  **kwargs) -> None:
+        if 'fuse_shallow' in kwargs:
+            raise ValueError(
+                'fuse_shallow was split into fuse_shallow_qk (F_s in the '
+                'Swin Q/K, Eq. 13) and fuse_shallow_up (F_s in the upsampling '
+                'layers, Eq. 15): set those instead')
         n_dec = len(decoder_dims)
         if not 0 <= num_layers <= n_dec:
             raise ValueError(f'num_layers must be in [0, {n_dec}], got '
@@ -113,40 +138,31 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         if len(inter_index) != n_dec:
             raise ValueError(f'inter_index needs {n_dec} intermediate '
                              f'feature indices, got {list(inter_index)}')
-        kwargs.setdefault('num_classes', 1)
-        kwargs.setdefault('dropout_ratio', 0.0)
-        kwargs.setdefault('threshold', 0.5)  # unused: one map per category
         super().__init__(
             in_channels=in_channels,
             channels=channels,
+            num_templates=num_templates,
             loss_decode=loss_decode,
             **kwargs)
         self.num_layers = num_layers
         self.inter_index = list(inter_index)
         self.spatial_enhance = spatial_enhance
-        self.fuse_shallow, self.fuse_cost = fuse_shallow, fuse_cost
+        self.fuse_shallow_qk = fuse_shallow_qk
+        self.fuse_shallow_up = fuse_shallow_up
+        self.fuse_cost = fuse_cost
         self.fuse_attn = fuse_attn
         self.attn_pool_size = attn_pool_size
-        self.num_templates = num_templates
+        self.clip_channels = clip_channels
         widths = [in_channels] + list(decoder_dims[:num_layers])
         # shallow features: x2 and x4 of the patch grid (CAT-Seg)
-        self.shallow_up = nn.ModuleList()
-        self.shallow_proj = nn.ModuleList()
+        self.shallow_up, self.shallow_proj = build_shallow_guidance(
+            clip_channels, shallow_up_dims, shallow_dims,
+            num_layers if fuse_shallow_up else 0)
         self.cost_up = nn.ModuleList()
         self.se_blocks = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
         cost_in = num_templates
         for i in range(num_layers):
-            if fuse_shallow:
-                s = 2**(i + 1)
-                self.shallow_up.append(
-                    nn.ConvTranspose2d(
-                        clip_channels, shallow_up_dims[i], s, stride=s))
-                self.shallow_proj.append(
-                    nn.Sequential(
-                        nn.Conv2d(
-                            shallow_up_dims[i], shallow_dims[i], 3, padding=1),
-                        nn.ReLU()))
             if fuse_cost:
                 self.cost_up.append(
                     nn.Sequential(
@@ -154,43 +170,52 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
                             cost_in, cost_guidance_dims[i], 2, stride=2),
                         nn.ReLU()))
                 cost_in = cost_guidance_dims[i]
-            g = (shallow_dims[i] if fuse_shallow else 0) + (
+            g = (shallow_dims[i] if fuse_shallow_up else 0) + (
                 cost_guidance_dims[i] if fuse_cost else 0)
             self.up_blocks.append(UpsampleBlock(widths[i], widths[i + 1], g))
-        se_g = (se_shallow_dims if fuse_shallow else 0) + (
+        se_g = (se_shallow_dims if fuse_shallow_qk else 0) + (
             se_attn_dims if fuse_attn else 0)
         if spatial_enhance:
             for i in range(max(num_layers, 1)):
                 self.se_blocks.append(
                     nn.ModuleList([
-                        GuidedSwinBlock(widths[i], se_g, num_heads,
-                                        window_size, shift)
+                        GuidedSwinBlock(
+                            widths[i],
+                            se_g,
+                            num_heads,
+                            window_size,
+                            shift,
+                            rel_pos_bias=rel_pos_bias)
                         for shift in (0, window_size // 2)
                     ]))
         self.se_shallow = (
             nn.Conv2d(clip_channels, se_shallow_dims, 1)
-            if spatial_enhance and fuse_shallow else None)
+            if spatial_enhance and fuse_shallow_qk else None)
         self.se_attn = (
             nn.Linear(attn_pool_size**2, se_attn_dims)
             if spatial_enhance and fuse_attn else None)
         self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
-    @property
-    def requires(self) -> Dict[str, object]:
-        """Tensor contract: cost features ((d, P); P only with
-        ``fuse_cost``), the selection, the ViT block features at the patch
-        grid (C_v = ``clip_channels``) with ``fuse_shallow`` and the
-        attention map with ``spatial_enhance`` and ``fuse_attn``."""
+    def check_inputs(self, image: CLIPFeatureSpec,
+                     cost: Optional[CostFeatureSpec], neck: str) -> None:
+        """Needs cost features (d, P; P only with ``fuse_cost``), the ViT
+        block features at the patch grid (C_v = ``clip_channels``) with
+        ``fuse_shallow_up`` or ``fuse_shallow_qk`` (and ``spatial_enhance``)
+        and the attention map with ``spatial_enhance`` and ``fuse_attn``."""
         p = self.num_templates if len(self.cost_up) else None
-        out = dict(cost_features=(self.in_channels, p), selection=None)
-        shallow = list(self.shallow_up) + [
-            m for m in (self.se_shallow, ) if m is not None
-        ]
-        if shallow:
-            out['grid_feats'] = shallow[0].in_channels
+        require_cost_features(self.part, cost, self.in_channels, p, neck)
+        if len(self.shallow_up) or self.se_shallow is not None:
+            fix = ('set decode_head.fuse_shallow_qk=False and '
+                   'decode_head.fuse_shallow_up=False')
+            image.require_layout(self.part, 'grid', fix)
+            for i in self.inter_index[:len(self.shallow_up)] + [-1]:
+                index = i % max(len(image.channels), 1)
+                image.require_channels(
+                    self.part, index, self.clip_channels,
+                    'leave decode_head.clip_channels to the segmentor')
         if self.se_attn is not None:
-            out['attn'] = None
-        return out
+            image.require_attention(self.part,
+                                    'set decode_head.fuse_attn=False')
 
     def _attn_guidance(self, attn: Tensor, h: int, w: int) -> Tensor:
         """(B, N, N) attention rows -> (B, se_attn_dims, h, w)."""
@@ -204,17 +229,18 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
         # (B, N, g) -> (B, g, h, w)
         return rearrange(self.se_attn(pooled), 'b (h w) g -> b g h w', h=h)
 
-    def _se_guidance(self, inputs: Dict, h: int, w: int) -> Optional[Tensor]:
+    def _se_guidance(self, inputs: HeadInputs, h: int,
+                     w: int) -> Optional[Tensor]:
         """Q/K guidance of the spatial-enhance blocks at the patch grid."""
         parts = []
         if self.se_shallow is not None:
-            parts.append(self.se_shallow(inputs['inter_feats'][-1]))
+            parts.append(self.se_shallow(inputs.inter_feats[-1]))
         if self.se_attn is not None:
-            if inputs.get('attn') is None:
+            if inputs.attn is None:
                 raise ValueError(
                     'fuse_attn=True needs the last-layer attention: build the '
                     'backbone with with_attn=True')
-            parts.append(self._attn_guidance(inputs['attn'], h, w))
+            parts.append(self._attn_guidance(inputs.attn, h, w))
         return torch.cat(parts, dim=1) if parts else None
 
     def _enhance(self, x: Tensor, layer: int, guidance: Optional[Tensor],
@@ -236,23 +262,23 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
             x = block(x, g)
         return x
 
-    def forward(self, inputs: Dict) -> Tensor:
-        cost: CostFeatures = inputs['cost']
+    def forward(self, inputs: HeadInputs) -> Tensor:
+        """:class:`HeadInputs` -> (B, K, h * 2^L, w * 2^L) logits."""
+        cost = inputs.cost
         b, k, _, h, w = cost.cost_embed.shape
         # (B, K, d, h, w) -> (B*K, d, h, w)
         x = cost.cost_embed.flatten(0, 1)
         se_guidance = self._se_guidance(inputs, h, w)
-        inter: List[Tensor] = [
-            inputs['inter_feats'][i] for i in self.inter_index
-        ]
+        inter: List[Tensor] = [inputs.inter_feats[i] for i in self.inter_index]
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost_g = cost.cost_volume.flatten(0, 1)
         for i in range(self.num_layers):
             x = self._enhance(x, i, se_guidance, k)
             guidance = []
-            if self.fuse_shallow:
-                sg = self.shallow_proj[i](self.shallow_up[i](inter[i]))
-                guidance.append(sg.repeat_interleave(k, dim=0))
+            if self.fuse_shallow_up:
+                guidance.append(
+                    shallow_guidance(self.shallow_up[i], self.shallow_proj[i],
+                                     inter[i], k))
             if self.fuse_cost:
                 cost_g = self.cost_up[i](cost_g)
                 guidance.append(cost_g)
@@ -261,39 +287,3 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
             x = self._enhance(x, 0, se_guidance, k)
         # (B*K, 1, H', W') -> (B, K, H', W')
         return self.conv_seg(x).reshape(b, k, *x.shape[-2:])
-
-    def loss(self, inputs: Dict, batch_data_samples: SampleList,
-             train_cfg: ConfigType) -> dict:
-        """Per-pixel BCE over the selected categories (see loss_by_feat)."""
-        return self.loss_by_feat(
-            self.forward(inputs), batch_data_samples, inputs['selection'])
-
-    def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: SampleList,
-                     selection: CategorySelection) -> dict:
-        """Args: seg_logits (B, K, H', W'), upsampled to the label size."""
-        seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
-        seg_logits = F.interpolate(
-            seg_logits,
-            seg_label.shape[-2:],
-            mode='bilinear',
-            align_corners=self.align_corners)
-        losses = {}
-        decode = (
-            self.loss_decode if isinstance(self.loss_decode, nn.ModuleList)
-            else [self.loss_decode])
-        for loss_fn in decode:
-            losses[loss_fn.loss_name] = losses.get(loss_fn.loss_name, 0) + \
-                loss_fn(seg_logits, seg_label, selection,
-                        ignore_index=self.ignore_index)
-        return losses
-
-    def predict_by_feat(self, seg_logits: Tensor,
-                        batch_img_metas: List[dict]) -> Tensor:
-        """Logits (B, K, H', W') resized to the padded input size."""
-        size = batch_img_metas[0].get('pad_shape',
-                                      batch_img_metas[0]['img_shape'])[:2]
-        return F.interpolate(
-            seg_logits,
-            size,
-            mode='bilinear',
-            align_corners=self.align_corners)

@@ -1,21 +1,20 @@
-"""Unregistered building blocks shared by the registered modules."""
+"""Unregistered building blocks (layers) shared by the registered modules.
+"""
 from .cat_seg_aggregation_layer import CATSegAggregationLayer
 from .class_linear_attention import (ClassLinearAttention,
                                      ClassTransformerLayer, linear_attention)
 from .cost_volume import cosine_cost_volume
 from .gradual_fusion_block import GradualFusionBlock
 from .guided_swin_block import GuidedSwinBlock, GuidedWindowAttention
-from .structures import CategorySelection, CostFeatures
+from .pooled_summary import pooled_summary
+from .position_embedding import sine_position_embedding
+from .shallow_guidance import build_shallow_guidance, shallow_guidance
 from .upsample_block import UpsampleBlock
-from .vocabulary import (check_vocabulary, load_vocabulary, seen_category_mask,
-                         synonyms_of)
 
 __all__ = [
-    'cosine_cost_volume', 'GuidedSwinBlock', 'GuidedWindowAttention',
-    'CategorySelection', 'CostFeatures', 'UpsampleBlock', 'check_vocabulary',
-    'load_vocabulary', 'seen_category_mask', 'synonyms_of'
-]
-__all__ += [
     'CATSegAggregationLayer', 'ClassLinearAttention', 'ClassTransformerLayer',
-    'linear_attention', 'GradualFusionBlock'
+    'linear_attention', 'cosine_cost_volume', 'GradualFusionBlock',
+    'GuidedSwinBlock', 'GuidedWindowAttention', 'pooled_summary',
+    'sine_position_embedding', 'build_shallow_guidance', 'shallow_guidance',
+    'UpsampleBlock'
 ]

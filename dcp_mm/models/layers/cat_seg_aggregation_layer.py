@@ -1,6 +1,6 @@
 """One CAT-Seg aggregation layer: spatial then class aggregation.
 
-Official ``AggregatorLayer`` (OFFICIAL-HEADS.md 4.7): a
+Official ``AggregatorLayer`` (CAT-Seg cat_seg/modeling/transformer/model.py): a
 ``SwinTransformerBlockWrapper`` (two Swin blocks, regular then shifted
 windows, appearance guidance LayerNorm'd once and concatenated into Q/K of
 both) followed by a ``ClassTransformerLayer`` (linear attention across
@@ -55,8 +55,14 @@ class CATSegAggregationLayer(nn.Module):
                              f'appearance_dim must be >= 1, got '
                              f'{appearance_dim}')
         self.swin_blocks = nn.ModuleList([
-            GuidedSwinBlock(dim, appearance_dim, num_heads, window_size, shift)
-            for shift in (0, window_size // 2)
+            # official WindowAttention: no relative-position bias
+            GuidedSwinBlock(
+                dim,
+                appearance_dim,
+                num_heads,
+                window_size,
+                shift,
+                rel_pos_bias=False) for shift in (0, window_size // 2)
         ])
         for block in self.swin_blocks:
             # one shared guidance LayerNorm per layer (CAT-Seg), below

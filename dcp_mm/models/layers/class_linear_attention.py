@@ -1,8 +1,10 @@
 """Linear attention across categories (CAT-Seg class aggregation, SED).
 
 CAT-Seg's ``ClassTransformerLayer`` (official ``cat_seg/modeling/
-transformer/model.py``, OFFICIAL-HEADS.md 4.7b) and SED's copy of it
-(OFFICIAL-HEADS.md 7.5): per pixel, the K category features attend to each
+transformer/model.py``, CAT-Seg cat_seg/modeling/transformer/model.py) and
+SED's copy of it
+(SED sed/modeling/transformer/model.py): per pixel, the K category features
+attend to each
 other with an ``elu + 1`` kernelised linear attention (no positional
 encoding, hence permutation-equivariant over categories), optionally on an
 average-pooled grid that is bilinearly upsampled back (``align_corners=True``)
@@ -53,7 +55,8 @@ def linear_attention(q: Tensor,
                      eps: float = 1e-6) -> Tensor:
     """Kernelised linear attention with the ``elu + 1`` feature map.
 
-    Follows CAT-Seg's ``LinearAttention`` op by op (OFFICIAL-HEADS.md 4.7b):
+    Follows CAT-Seg's ``LinearAttention`` op by op (CAT-Seg
+    cat_seg/modeling/transformer/model.py):
     ``Q = elu(q) + 1``, ``K = elu(k) + 1``, ``v = v / S``,
     ``KV = sum_s K_s v_s^T``, ``Z = 1 / (Q . sum_s K_s + eps)``,
     ``out = Q KV Z * S`` (S = number of keys; the division and the

@@ -4,7 +4,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
+def cosine_cost_volume(dense_embeds: Tensor,
+                       text_embeds: Tensor,
+                       normalize_text: bool = True) -> Tensor:
     """Per-template cosine similarity of every patch with every category.
 
     Follows CAT-Seg (``einsum('bchw, btpc -> bpthw')``, F.normalize with
@@ -13,6 +15,9 @@ def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
     Args:
         dense_embeds: (B, D, h, w) dense image embeddings (any norm).
         text_embeds: (B, K, P, D) text embeddings per category and template.
+        normalize_text: L2-normalise the text (default). False for text that
+            is already unit-norm where the official code does not normalise
+            it again (normalising twice changes the last bits).
 
     Returns:
         Tensor: (B, K, P, h, w) float32 cosine similarities in [-1, 1]
@@ -28,7 +33,13 @@ def cosine_cost_volume(dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
         raise ValueError(
             f'embedding dims differ: image D={dense_embeds.shape[1]}, '
             f'text D={text_embeds.shape[-1]}')
-    with torch.autocast(device_type=dense_embeds.device.type, enabled=False):
+    # meta tensors (shape-only FLOP counting) have no autocast of their own
+    device_type = dense_embeds.device.type
+    if device_type == 'meta':
+        device_type = 'cpu'
+    with torch.autocast(device_type=device_type, enabled=False):
         img = F.normalize(dense_embeds.float(), dim=1)
-        txt = F.normalize(text_embeds.float(), dim=-1)
+        txt = text_embeds.float()
+        if normalize_text:
+            txt = F.normalize(txt, dim=-1)
         return torch.einsum('bdhw,bkpd->bkphw', img, txt)

@@ -1,6 +1,7 @@
 """One stage of SED's gradual fusion decoder (official ``Up``).
 
-OFFICIAL-HEADS.md 7.5: ConvNeXt block (kernel 9, layer scale 1.0) for
+SED sed/modeling/transformer/model.py: ConvNeXt block (kernel 9, layer scale
+1.0) for
 spatial fusion, linear attention across categories (no guidance, no padding
 tokens), then ``ConvTranspose x2`` to ``C - G``, concatenation with the
 projected backbone feature (G channels) and the upsampled cost volume (G_c
@@ -22,7 +23,8 @@ class GradualFusionBlock(nn.Module):
 
     The spatial fusion is timm's ``ConvNeXtBlock`` (V1: depthwise conv, LN
     eps 1e-6, Linear 4x, exact GELU, Linear, layer scale, residual), the
-    same ops as SED's ``convnext.Block``. The class fusion is
+    same ops as SED's ``convnext.Block``, returned as contiguous NCHW as the
+    official block does. The class fusion is
     :class:`ClassTransformerLayer` (shared with CAT-Seg). Upsampling and
     fusion reuse :class:`UpsampleBlock` (CAT-Seg's Up/DoubleConv); SED's
     transposed conv maps C -> C - G while the double conv sees
@@ -94,7 +96,11 @@ class GradualFusionBlock(nn.Module):
             raise ValueError(f'x has {bk} maps, not a multiple of the batch '
                              f'size {b} of the guidance')
         k = bk // b
-        x = self.cnext(x)
+        # timm's block permutes back from NHWC without a copy (channels-last
+        # strides); the official block returns contiguous NCHW, and the
+        # memory layout changes the rounding of the later bilinear
+        # interpolation (~2e-6): copy to contiguous NCHW like the official
+        x = self.cnext(x).contiguous()
         # (B*K, C, H, W) <-> (B, K, C, H, W)
         x = self.attention(x.reshape(b, k, c, h, w), None, valid).flatten(0, 1)
         # (B, G, 2H, 2W) -> (B*K, G, 2H, 2W)

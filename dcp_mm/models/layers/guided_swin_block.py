@@ -2,11 +2,16 @@
 
 The modification of DCP-CLIP Eq. 13-14 (and CAT-Seg's spatial aggregation):
 ``Q = [x ; g] W_q``, ``K = [x ; g] W_k``, ``V = x W_v``; everything else as in
-Swin (window attention, cyclic shift with the -100 mask, pre-norm residual,
-MLP). mmseg's ``ShiftWindowMSA`` computes Q, K and V from one input of one
-width and returns that width, so the modification cannot be expressed
-through it; the shift mask follows it exactly (and CAT-Seg: no relative
-position bias). Windows larger than the grid shrink to the grid.
+Swin (window attention with the learnable relative-position bias, cyclic
+shift with the -100 mask, pre-norm residual, MLP). mmseg's ``ShiftWindowMSA``
+computes Q, K and V from one input of one width and returns that width, so
+the modification cannot be expressed through it; the shift mask and the
+relative-position bias follow it exactly (Swin, Liu et al. ICCV 2021, Eq. 4;
+https://github.com/open-mmlab/mmsegmentation/blob/main/mmseg/models/
+backbones/swin.py, Apache-2.0). DCP-CLIP Sec. III-C keeps "the rest of the
+Swin Transformer's architecture" unchanged, so the bias is on by default;
+CAT-Seg's official ``WindowAttention`` has none (``rel_pos_bias=False``).
+Windows larger than the grid shrink to the grid.
 """
 from typing import Optional
 
@@ -35,6 +40,27 @@ def _shift_mask(h: int, w: int, window: int, shift: int,
     return mask.masked_fill(mask != 0, -100.0)
 
 
+def relative_position_index(window: int, table_window: int,
+                            device: torch.device) -> Tensor:
+    """(window^2, window^2) indices into a ((2 W - 1)^2, heads) bias table.
+
+    Swin's ``relative_position_index`` for a table built for windows of side
+    ``table_window`` = W; a smaller window (a grid smaller than W) uses the
+    central part of the same table.
+    """
+    if window > table_window:
+        raise ValueError(f'window {window} larger than the bias table\'s '
+                         f'window {table_window}')
+    coords = torch.stack(
+        torch.meshgrid(
+            torch.arange(window, device=device),
+            torch.arange(window, device=device),
+            indexing='ij')).flatten(1)  # (2, window^2)
+    rel = coords[:, :, None] - coords[:, None, :]  # (2, L, L)
+    rel = rel + table_window - 1  # shift to [0, 2 W - 2]
+    return rel[0] * (2 * table_window - 1) + rel[1]
+
+
 class GuidedWindowAttention(nn.Module):
     """(Shifted) window attention with guidance in Q and K only.
 
@@ -44,6 +70,10 @@ class GuidedWindowAttention(nn.Module):
         num_heads: attention heads (C must be divisible by it).
         window_size: window side in cells.
         shift_size: cyclic shift (0 for W-MSA, window_size // 2 for SW-MSA).
+        rel_pos_bias: add Swin's learnable relative-position bias
+            ``B`` (a ((2 window - 1)^2, heads) table, truncated-normal
+            init with std 0.02 as Swin) to the attention logits. Default
+            True (Swin; DCP-CLIP Sec. III-C); False for CAT-Seg.
     """
 
     def __init__(self,
@@ -51,7 +81,8 @@ class GuidedWindowAttention(nn.Module):
                  guidance_dim: int,
                  num_heads: int,
                  window_size: int,
-                 shift_size: int = 0) -> None:
+                 shift_size: int = 0,
+                 rel_pos_bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'dim {dim} not divisible by heads {num_heads}')
@@ -65,6 +96,20 @@ class GuidedWindowAttention(nn.Module):
         self.k = nn.Linear(dim + guidance_dim, dim)
         self.v = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
+        self.relative_position_bias_table = (
+            nn.Parameter(
+                nn.init.trunc_normal_(
+                    torch.empty((2 * window_size - 1)**2, num_heads),
+                    std=0.02)) if rel_pos_bias else None)
+
+    def _bias(self, window: int, device: torch.device) -> Tensor:
+        """(1, heads, L, L) relative-position bias of a window of side
+        ``window`` (L = window^2)."""
+        index = relative_position_index(window, self.window_size, device)
+        # ((2W-1)^2, heads)[L, L] -> (L, L, heads) -> (1, heads, L, L)
+        bias = self.relative_position_bias_table[index.reshape(-1)]
+        return bias.reshape(index.shape[0], index.shape[1],
+                            -1).permute(2, 0, 1)[None]
 
     def forward(self, x: Tensor, guidance: Optional[Tensor]) -> Tensor:
         """x: (N, H, W, C); guidance: (N, H, W, G) or None -> (N, H, W, C)."""
@@ -97,6 +142,9 @@ class GuidedWindowAttention(nn.Module):
             mask = _shift_mask(hp, wp, window, shift, x.device)
             mask = mask.to(q.dtype).repeat(n, 1, 1)[:, None]
             assert mask.shape[0] == n * nw, 'mask/window count mismatch'
+        if self.relative_position_bias_table is not None:
+            bias = self._bias(window, x.device).to(q.dtype)
+            mask = bias if mask is None else mask + bias
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         # (N*nW, heads, L, d) -> (N*nW, L, C)
         out = self.proj(rearrange(out, 'b nh l d -> b l (nh d)'))
@@ -122,6 +170,8 @@ class GuidedSwinBlock(nn.Module):
         window_size: window side.
         shift_size: cyclic shift.
         mlp_ratio: hidden width of the MLP relative to C.
+        rel_pos_bias: relative-position bias in the window attention
+            (default True, Swin; False for CAT-Seg).
 
     Shapes:
         x: (N, C, H, W); guidance: (N, G, H, W) or None; returns (N, C, H, W).
@@ -133,14 +183,20 @@ class GuidedSwinBlock(nn.Module):
                  num_heads: int,
                  window_size: int,
                  shift_size: int = 0,
-                 mlp_ratio: float = 4.0) -> None:
+                 mlp_ratio: float = 4.0,
+                 rel_pos_bias: bool = True) -> None:
         super().__init__()
         self.guidance_dim = guidance_dim
         self.norm1 = nn.LayerNorm(dim)
         self.guidance_norm = (
             nn.LayerNorm(guidance_dim) if guidance_dim > 0 else None)
-        self.attn = GuidedWindowAttention(dim, guidance_dim, num_heads,
-                                          window_size, shift_size)
+        self.attn = GuidedWindowAttention(
+            dim,
+            guidance_dim,
+            num_heads,
+            window_size,
+            shift_size,
+            rel_pos_bias=rel_pos_bias)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 

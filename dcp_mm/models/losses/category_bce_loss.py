@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.structures import CategorySelection
-from ..layers.vocabulary import check_label_values
+from dcp_mm.structures import CategorySelection
+from ..utils.vocabulary import check_label_values
 
 
 @MODELS.register_module()

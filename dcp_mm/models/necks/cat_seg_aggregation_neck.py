@@ -1,5 +1,5 @@
 """CAT-Seg cost aggregation (Cho et al., CVPR 2024) as a cost-feature neck."""
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -7,12 +7,13 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CostFeatures, CostFeatureSpec, TextSpec)
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
 from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
-from ..layers.structures import CategorySelection, CostFeatures
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()
@@ -20,7 +21,8 @@ class CATSegAggregationNeck(BaseModule):
     """Cost volume, embedding and CAT-Seg's spatial + class aggregation.
 
     Official ``Aggregator.forward`` steps 1, 3, 4, 6 and 7
-    (OFFICIAL-HEADS.md 3-4; the decoder guidance projections of step 5 and
+    (CAT-Seg cat_seg/modeling/transformer/model.py; the decoder guidance
+    projections of step 5 and
     the upsampling decoder of step 8 are :class:`CATSegUpsampleHead`, the
     pruning of step 2 is :class:`CATSegClassPruning`):
 
@@ -132,20 +134,24 @@ class CATSegAggregationNeck(BaseModule):
         ])
 
     @property
-    def requires(self) -> Dict[str, Optional[int]]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim dense and text embeddings and the selection."""
-        return dict(
-            dense_embeds=self.embed_dims,
-            text_embeds=self.embed_dims,
-            selection=None)
+    def cost_spec(self) -> CostFeatureSpec:
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
+        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
+        return CostFeatureSpec(f'neck {type(self).__name__}',
+                               self.cost_embed.out_channels,
+                               self.cost_embed.in_channels)
 
-    @property
-    def provides(self) -> Dict[str, Tuple[int, int]]:
-        """Tensor contract: cost features of (d, P) channels."""
-        return dict(
-            cost_features=(self.cost_embed.out_channels,
-                           self.cost_embed.in_channels))
+    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
+        """Needs D-dim dense and text embeddings (the neck was built for
+        ``embed_dims``) and P = ``num_templates`` templates.
+
+        Raises:
+            CompositionError: naming this neck and the part at fault.
+        """
+        part = f'neck {type(self).__name__}'
+        image.require_embed_dims(part, self.embed_dims,
+                                 'leave neck.embed_dims to the segmentor')
+        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor) -> Tensor:
         """Step 6: (B, K, P, D) -> (B, K, G_t), ReLU'd."""

@@ -1,5 +1,5 @@
 """Text-guided Alignment (TGA), DCP-CLIP Sec. III-B, Eq. 6-12 (Fig. 4)."""
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,10 +10,11 @@ from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CostFeatures, CostFeatureSpec, TextSpec)
 from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
-from ..layers.structures import CategorySelection, CostFeatures
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()
@@ -22,34 +23,58 @@ class DCPTextGuidedAlignNeck(BaseModule):
 
     Eq. 6: ``C_0 = cos(F_p, E_sel)`` per template (B, K, P, h, w), embedded by
     a 7x7 conv P -> d (CAT-Seg) to ``F_cv`` (B, K, d, h, w).
-    Eq. 7: textual guidance ``G = Linear([E_sel ; p ; s_c])`` (B, K, d_g),
-    E_sel template-averaged and renormalised, p a learnable prompt shared by
-    all categories (``use_prompt``), s_c the category's [CLS] logit from
-    Eq. 1 (``use_cls_score``) - Table V.
+    Eq. 7: textual guidance ``G = Linear([E_sel ; s_c])`` (B, K, d_g),
+    E_sel template-averaged and renormalised, s_c the category's [CLS] logit
+    from Eq. 1 (``use_cls_score``), and the learnable prompt p (``use_prompt``)
+    concatenated to G along the token axis: ``G' = [G ; p]`` (B, K + 1, d_g),
+    one learnable key/value token shared by all images - Table V.
+
+    Why a key/value token and not a feature concatenated before the Linear
+    (the literal reading of Eq. 7): one shared vector concatenated before a
+    Linear that has a bias is only an extra bias (``W_p p`` folds into it),
+    so "w/o p" (Table V) would test nothing. As an extra key/value, p takes
+    part in every patch's softmax: each patch can attend to it instead of to
+    the categories (a learnable "none of these" value and normaliser), which
+    is not an affine function of the no-prompt output. Learnable context
+    tokens in the text prompts (CoOp, Zhou et al. IJCV 2022) would also add
+    capacity, but they need a text-tower pass of all T x P prompts with
+    gradient at every step and defeat the text-embedding cache; the token
+    costs d_g parameters and one key per patch.
+
     Eq. 8-10, cross-attention branch (``with_ca``): queries from the patch
-    embeddings F_p, keys/values from G (padded categories masked),
-    ``F'_p = LN(F_p + CA)``, ``F''_p = LN(F'_p + MLP(F'_p))``.
+    embeddings F_p, keys/values from G' (padded categories masked, the
+    prompt token never), ``F'_p = LN(F_p + CA)``, ``F''_p = LN(F'_p +
+    MLP(F'_p))``.
     Eq. 11-12, self-attention branch (``with_sa``): F''_p (or F_p without CA)
     projected to d', repeated over K and concatenated with F_cv; per category,
     self-attention over the h*w positions with Q/K/V linear maps of the
     concatenation, ``F'_cv = LN(F_cv + SA)``, ``F'_cv = LN(F'_cv + MLP)``.
-    Table IV: CA and SA are independent switches; both off passes F_cv
-    through. With CA but no SA (a row the paper does not spell out), F''_p
-    reaches the cost feature through the same concatenation with a
-    per-position linear map instead of attention:
-    ``F'_cv = LN(F_cv + Linear([F_cv ; proj(F''_p)]))``.
+    Table IV ablates "the different attention branch" (Sec. IV-C): CA and
+    SA are independent switches; both off passes F_cv through. Without SA's
+    attention (the "CA" row) the rest of the branch stays as Eq. 11-12 write
+    it: the concatenation ``[F_cv ; proj(F''_p)]`` (the only way F''_p
+    reaches the cost feature in the paper), its value map W_v, the output
+    projection, residual + LN + MLP; each position attends to itself only
+    (the attention matrix is the identity), so no query / key maps exist.
 
     Args:
         embed_dims: CLIP joint embedding dim D.
         num_templates: P (injected by the segmentor from the text encoder).
         cost_dims: d, channels of the cost feature. Default 128 (CAT-Seg).
-        guidance_dims: d_g, width of G. Default 128.
-        prompt_dims: width of the learnable prompt p. Default 64.
+        guidance_dims: d_g, width of G and of the prompt token p. Default
+            None = D: Eq. 7 maps the concatenation "into the dimensionally
+            aligned textual guidance", aligned with the patch features.
         sa_patch_dims: d', width of the projected patch feature in SA.
         num_heads: heads of both attentions.
+        mlp_ratio: hidden width of both MLPs relative to their input.
         with_ca, with_sa, use_prompt, use_cls_score: ablation switches.
         cls_score_scale: s_c is divided by this (CLIP's logit scale 100) so it
             enters the linear map in [-1, 1].
+        synonym_max: the text embeddings hold one embedding per synonym
+            (B, K, S, D) (``OpenCLIPTextEncoder(synonyms='max')``, the MAFT+
+            recipe, github.com/jiaosiyu1999/MAFT-Plus): C_0 is the max over
+            the S synonyms of the cosine cost, (B, K, 1, h, w); needs
+            ``num_templates=1`` (what that text encoder reports).
         fusion: cost of text and visual prompts (DPSeg, Zhao et al. CVPR
             2025, Table 2; :func:`~dcp_mm.models.layers.dual_prompt_cost.
             dual_prompt_cost_volume`): ``'text_only'`` (default, the
@@ -72,8 +97,7 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  embed_dims: int,
                  num_templates: int,
                  cost_dims: int = 128,
-                 guidance_dims: int = 128,
-                 prompt_dims: int = 64,
+                 guidance_dims: Optional[int] = None,
                  sa_patch_dims: int = 64,
                  num_heads: int = 4,
                  mlp_ratio: float = 2.0,
@@ -82,6 +106,7 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  use_prompt: bool = True,
                  use_cls_score: bool = True,
                  cls_score_scale: float = 100.0,
+                 synonym_max: bool = False,
                  fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -95,20 +120,32 @@ class DCPTextGuidedAlignNeck(BaseModule):
             raise ValueError(f'cost_dims ({cost_dims}) and embed_dims '
                              f'({embed_dims}) must divide by num_heads '
                              f'({num_heads})')
+        if synonym_max and num_templates != 1:
+            raise ValueError(
+                'synonym_max=True max-reduces the synonym axis to one cost '
+                f'channel: num_templates must be 1, got {num_templates} (use '
+                "OpenCLIPTextEncoder(synonyms='max'))")
+        self.synonym_max = synonym_max
         self.with_ca, self.with_sa = with_ca, with_sa
         self.use_prompt, self.use_cls_score = use_prompt, use_cls_score
         self.cls_score_scale = cls_score_scale
         self.num_heads = num_heads
         self.embed_dims = embed_dims
         self.num_templates = num_templates
+        if guidance_dims is None:
+            guidance_dims = embed_dims
+        check_positive_ints(guidance_dims=guidance_dims)
         self.cost_embed = nn.Conv2d(
             cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         if with_ca:
-            in_g = embed_dims + (prompt_dims if use_prompt else
-                                 0) + (1 if use_cls_score else 0)
+            in_g = embed_dims + (1 if use_cls_score else 0)
+            # p: one learnable key/value token (1, d_g), truncated-normal
+            # init with std 0.02 as ViT's learnable tokens
             self.prompt = (
-                nn.Parameter(torch.randn(prompt_dims) *
-                             0.02) if use_prompt else None)
+                nn.Parameter(
+                    nn.init.trunc_normal_(
+                        torch.empty(1, guidance_dims), std=0.02))
+                if use_prompt else None)
             self.guidance_proj = nn.Linear(in_g, guidance_dims)
             self.cross_attn = nn.MultiheadAttention(
                 embed_dims,
@@ -121,50 +158,54 @@ class DCPTextGuidedAlignNeck(BaseModule):
             self.ca_norm2 = nn.LayerNorm(embed_dims)
         if with_sa or with_ca:
             self.sa_patch_proj = nn.Linear(embed_dims, sa_patch_dims)
-        if with_ca and not with_sa:
-            self.fuse = nn.Linear(cost_dims + sa_patch_dims, cost_dims)
-            self.fuse_norm = nn.LayerNorm(cost_dims)
-        if with_sa:
-            self.sa_qkv = nn.Linear(cost_dims + sa_patch_dims, 3 * cost_dims)
+            # Q, K, V maps of Eq. 11-12 (V only without SA's attention)
+            self.sa_qkv = nn.Linear(cost_dims + sa_patch_dims,
+                                    (3 if with_sa else 1) * cost_dims)
             self.sa_proj = nn.Linear(cost_dims, cost_dims)
             self.sa_norm1 = nn.LayerNorm(cost_dims)
             self.sa_mlp = Mlp(cost_dims, int(cost_dims * mlp_ratio))
             self.sa_norm2 = nn.LayerNorm(cost_dims)
 
     @property
-    def requires(self) -> Dict[str, Optional[int]]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        D-dim dense and text embeddings, the selection (and its [CLS]
-        logits for Eq. 7's s_c)."""
-        out = dict(
-            dense_embeds=self.embed_dims,
-            text_embeds=self.embed_dims,
-            selection=None)
-        if self.with_ca and self.use_cls_score:
-            out['cls_logits'] = None
-        return out
+    def cost_spec(self) -> CostFeatureSpec:
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
+        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
+        return CostFeatureSpec(f'neck {type(self).__name__}',
+                               self.cost_embed.out_channels,
+                               self.cost_embed.in_channels)
 
-    @property
-    def provides(self) -> Dict[str, Tuple[int, int]]:
-        """Tensor contract: cost features of (d, P) channels."""
-        return dict(
-            cost_features=(self.cost_embed.out_channels,
-                           self.cost_embed.in_channels))
+    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
+        """Needs D-dim dense and text embeddings (the neck was built for
+        ``embed_dims``) and P = ``num_templates`` templates.
+
+        Raises:
+            CompositionError: naming this neck and the part at fault.
+        """
+        part = f'neck {type(self).__name__}'
+        image.require_embed_dims(part, self.embed_dims,
+                                 'leave neck.embed_dims to the segmentor')
+        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor,
-                      selection: CategorySelection) -> Tensor:
-        """Eq. 7: (B, K, P, D) -> G (B, K, d_g)."""
+                      selection: CategorySelection) -> Tuple[Tensor, Tensor]:
+        """Eq. 7: (B, K, P, D) -> keys/values G' (B, K (+1), d_g) and their
+        padding mask (B, K (+1)), True = ignored; the prompt token, if any,
+        is last and never masked."""
         parts = [F.normalize(text_embeds.mean(dim=2), dim=-1)]
-        b, k = text_embeds.shape[:2]
-        if self.use_prompt:
-            parts.append(self.prompt.expand(b, k, -1))
+        b = text_embeds.shape[0]
         if self.use_cls_score:
             if selection.cls_logits is None:
                 raise ValueError('use_cls_score=True needs the [CLS] logits '
                                  'of the selector (selection.cls_logits)')
             s_c = selection.cls_logits.gather(1, selection.indices)
             parts.append((s_c / self.cls_score_scale)[..., None])
-        return self.guidance_proj(torch.cat(parts, dim=-1))
+        g = self.guidance_proj(torch.cat(parts, dim=-1))
+        pad = ~selection.valid
+        if self.use_prompt:
+            # (1, d_g) -> (B, 1, d_g), appended as token K + 1
+            g = torch.cat([g, self.prompt.expand(b, 1, -1)], dim=1)
+            pad = torch.cat([pad, pad.new_zeros(b, 1)], dim=1)
+        return g, pad
 
     def forward(self,
                 dense_embeds: Tensor,
@@ -174,12 +215,16 @@ class DCPTextGuidedAlignNeck(BaseModule):
                 has_visual: Optional[Tensor] = None) -> CostFeatures:
         b, _, h, w = dense_embeds.shape
         k = text_embeds.shape[1]
-        if text_embeds.shape[2] != self.num_templates:
+        if text_embeds.shape[2] != self.num_templates and \
+                not self.synonym_max:
             raise ValueError(f'built for P={self.num_templates} templates, '
                              f'got P={text_embeds.shape[2]}')
         cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
                                               visual_embeds, has_visual,
                                               self.fusion)
+        if self.synonym_max:
+            # (B, K, S, h, w) -> (B, K, 1, h, w): best synonym per pixel
+            cost_volume = cost_volume.amax(dim=2, keepdim=True)
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B*K, h*w, d)
@@ -187,20 +232,19 @@ class DCPTextGuidedAlignNeck(BaseModule):
         # (B, D, h, w) -> (B, N, D)
         patches = rearrange(dense_embeds, 'b d h w -> b (h w) d')
         if self.with_ca:
-            g = self.text_guidance(text_embeds, selection)
+            g, pad = self.text_guidance(text_embeds, selection)
             ca, _ = self.cross_attn(
-                patches,
-                g,
-                g,
-                key_padding_mask=~selection.valid,
-                need_weights=False)
+                patches, g, g, key_padding_mask=pad, need_weights=False)
             patches = self.ca_norm1(patches + ca)
             patches = self.ca_norm2(patches + self.ca_mlp(patches))
         if self.with_sa or self.with_ca:
             # (B, N, D) -> (B*K, N, d')
             pf = repeat(self.sa_patch_proj(patches), 'b n c -> (b k) n c', k=k)
         if self.with_ca and not self.with_sa:
-            cost = self.fuse_norm(cost + self.fuse(torch.cat([cost, pf], -1)))
+            # Eq. 11-12 without the attention: V of each position itself
+            sa = self.sa_proj(self.sa_qkv(torch.cat([cost, pf], dim=-1)))
+            cost = self.sa_norm1(cost + sa)
+            cost = self.sa_norm2(cost + self.sa_mlp(cost))
         if self.with_sa:
             qkv = self.sa_qkv(torch.cat([cost, pf], dim=-1))
             # (B*K, N, 3*d) -> 3 x (B*K, heads, N, d/heads)

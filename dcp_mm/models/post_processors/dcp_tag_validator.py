@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()
@@ -39,9 +39,6 @@ class DCPTagValidator(BaseModule):
         with the category each one was relabelled to (-1 if unchanged).
     """
 
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
-    requires = frozenset({'dense_embeds', 'text_embeds'})
-
     def __init__(self,
                  *,
                  top_k: int = 5,
@@ -69,7 +66,7 @@ class DCPTagValidator(BaseModule):
         relabel = torch.full((b, t), -1, dtype=torch.long, device=pred.device)
         seen = seen.to(pred.device)
         for i in range(b):
-            for c in torch.unique(pred[i]).tolist():
+            for c in torch.unique(pred[i]).long().tolist():
                 if c < 0 or c >= t or seen[c]:
                     continue
                 region = (pred[i] == c)

@@ -6,8 +6,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from dcp_mm.structures import VisualPrompts
 from ..layers.arg_checks import check_positive_ints
-from ..layers.visual_prompts import VisualPrompts
 
 
 @MODELS.register_module()

@@ -14,8 +14,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from dcp_mm.structures import VisualPrompts
 from ..layers.arg_checks import check_positive_ints
-from ..layers.visual_prompts import VisualPrompts
 from ..layers.vocabulary import check_vocabulary
 
 CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)

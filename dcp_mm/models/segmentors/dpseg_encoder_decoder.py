@@ -2,23 +2,23 @@
 
 All DPSeg-specific work sits in small methods of
 :class:`DPSegEncoderDecoder`; the base class's flow is unchanged except
-for :meth:`~DPSegEncoderDecoder._decode` (visual prompts into the neck and
-the head) and :meth:`~DPSegEncoderDecoder.predict` (two rounds with prompt
-refinement).
+for :meth:`~DPSegEncoderDecoder._with_cost` (visual prompts into the neck
+and the head) and :meth:`~DPSegEncoderDecoder.predict` (two rounds with
+prompt refinement).
 """
 import copy
-from typing import Dict, List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
 
+from dcp_mm.structures import (CategorySelection, CLIPImageFeatures,
+                               HeadInputs, VisualPrompts)
 from ..layers.dual_prompt_cost import PROMPT_FUSIONS
-from ..layers.structures import CategorySelection
-from ..layers.visual_prompts import VisualPrompts, align_prompts_to_templates
+from ..layers.visual_prompts import align_prompts_to_templates
 from .open_vocab_encoder_decoder import OpenVocabEncoderDecoder
 
 
@@ -39,8 +39,8 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         -> neck(dense, text, selection, visual_embeds (aligned to the P
            templates), has_visual) (the neck's ``fusion``: DPSeg's
            R = Avg(T, V) cost, Sec. "dual-prompt cost volume")
-        -> decode_head(dict(..., visual=prompts)) (CVGD's visual costs,
-           one channel per prompt slot M)
+        -> decode_head(HeadInputs(..., visual_prompts=prompts)) (CVGD's
+           visual costs, one channel per prompt slot M)
 
     Args:
         visual_prompt_bank: :class:`VisualPromptBank` config; its
@@ -84,11 +84,9 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
         self._refinement_logged = False
 
     def _init_decode_head(self, decode_head: ConfigType) -> None:
-        """Inject the neck's cost channels and the prompt slots M."""
+        """Inject the prompt slots M (the base class injects the neck's
+        cost channels)."""
         decode_head = dict(decode_head)
-        if self.neck is not None and hasattr(self.neck, 'provides'):
-            decode_head['num_templates'] = \
-                self.neck.provides['cost_features'][1]
         head_cls = MODELS.get(decode_head['type'])
         if getattr(head_cls, 'uses_visual_prompts', False):
             decode_head.setdefault('num_prompt_slots', self._num_prompt_slots)
@@ -135,41 +133,26 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
                                           num_templates)
 
     def refine_prompts(self, inputs: Tensor,
-                       seg_logits: Tensor) -> Tuple[VisualPrompts, Tensor]:
-        """Round I logits (B, T, H, W) -> refined per-image prompts and the
+                       pred: Tensor) -> Tuple[VisualPrompts, Tensor]:
+        """Round I labels (B, H, W) -> refined per-image prompts and the
         (B, T) bool refined categories (:class:`DPSegPromptRefiner`)."""
-        pred = seg_logits.argmax(dim=1)
         bank_prompts = self.visual_prompt_bank(self.current_vocabulary())
         return self.prompt_refiner(inputs, pred, bank_prompts,
                                    self.visual_prompt_bank)
 
     # ----------------------------------------------------------------- flow
-    def _decode(self,
-                inputs: Tensor,
-                gt_categories: Optional[List[Tensor]] = None
-                ) -> Tuple[Dict, object]:
+    def _with_cost(self, image: CLIPImageFeatures, text_sel: Tensor,
+                   selection: CategorySelection) -> HeadInputs:
         """As the base class, plus the visual prompts for neck and head."""
-        feats = self.extract_feat(inputs)
-        text = self.text_encoder(self.current_vocabulary())
-        text_avg = F.normalize(text.mean(dim=1), dim=-1)
-        selection = self._select(feats, text_avg, gt_categories)
-        # (T, P, D)[B, K] -> (B, K, P, D)
-        text_sel = text[selection.indices]
         visual = self.selected_visual_prompts(selection)
         cost = self.neck(
-            feats.dense_embeds,
+            image.dense_embeds,
             text_sel,
             selection,
-            visual_embeds=self.neck_visual_embeds(visual, text.shape[1]).to(
-                text_sel.dtype),
+            visual_embeds=self.neck_visual_embeds(
+                visual, text_sel.shape[2]).to(text_sel.dtype),
             has_visual=visual.has_prompt)
-        head_inputs = dict(
-            cost=cost,
-            inter_feats=feats.inter_feats,
-            attn=feats.attn_weights,
-            selection=selection,
-            visual=visual)
-        return head_inputs, feats
+        return HeadInputs(cost, image, selection, visual)
 
     def predict(self,
                 inputs: Tensor,
@@ -182,7 +165,8 @@ class DPSegEncoderDecoder(OpenVocabEncoderDecoder):
             return super().predict(inputs, data_samples)
         self._prompt_override = None
         with torch.no_grad():
-            first = self._inference(inputs)[0]
+            text = self.text_encoder(self.current_vocabulary())
+            first = self.inference_result(inputs, text).labels()
             prompts, refined = self.refine_prompts(inputs, first)
         self._prompt_override = prompts
         try:

@@ -1,6 +1,8 @@
 """Category selectors: pick the K of T categories that reach the head."""
+from .all_categories_selector import AllCategoriesSelector
 from .cat_seg_class_pruning import CATSegClassPruning
-from .dcp_category_selector import DCPCategorySelector, pad_selections
+from .dcp_category_selector import DCPCategorySelector
 
-__all__ = ['DCPCategorySelector', 'pad_selections']
-__all__ += ['CATSegClassPruning']
+__all__ = [
+    'AllCategoriesSelector', 'CATSegClassPruning', 'DCPCategorySelector'
+]

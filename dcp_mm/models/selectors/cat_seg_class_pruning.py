@@ -7,26 +7,31 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
+from dcp_mm.structures import CategorySelection, pad_selections
 from ..layers.cost_volume import cosine_cost_volume
-from ..layers.structures import CategorySelection
-from .dcp_category_selector import pad_selections
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()
 class CATSegClassPruning(BaseModule):
     """Keep the top ``max_categories`` categories by their best patch cost.
 
-    OFFICIAL-HEADS.md 4.2: with T > ``max_categories`` (256), the score of a
+    CAT-Seg cat_seg/modeling/transformer/model.py: with T > ``max_categories``
+    (256), the score of a
     category is the maximum over templates and pixels of the initial cosine
     cost volume and the top 256 go on (the rest get the segmentor's
     ``unselected_logit`` -100, as the official scatter); with T <= 256 every
     category is kept (the padding to 256 tokens is done by the neck).
 
     The segmentor passes template-averaged, renormalised text (T, D); for
-    P = 1 (the released CAT-Seg configs) that is exactly the official score.
-    Given (T, P, D), the maximum also runs over templates (official, any P).
-    Ground truth is not used (official). No parameters, no gradient.
+    P = 1 (the released CAT-Seg configs) that is exactly the official score:
+    the official code normalises its unit-norm text once more
+    (``F.normalize`` in ``correlation``), which the segmentor's
+    renormalisation already is, so the text is NOT normalised again here
+    (bit-exact scores). Given (T, P, D), the maximum also runs over
+    templates (official, any P). The kept categories are in the order of
+    ``topk(sorted=False)`` (official), not sorted. Ground truth is not used
+    (official). No parameters, no gradient.
 
     Args:
         max_categories: categories kept when T exceeds it (256).
@@ -34,17 +39,15 @@ class CATSegClassPruning(BaseModule):
 
     Shapes:
         cls_embed: (B, D); dense_embeds: (B, D, h, w); text_embeds: (T, D)
-        or (T, P, D); returns :class:`CategorySelection` with indices (B, K)
-        ascending, K = min(T, max_categories), all valid, and cls_logits
+        or (T, P, D), L2-normalised; returns :class:`CategorySelection` with
+        indices (B, K) (ascending for T <= max_categories, else the official
+        ``topk(sorted=False)`` order), K = min(T, max_categories), all valid,
+        and cls_logits
         (B, T) = ``logit_scale * cos(cls, mean_P text)``.
 
     Raises:
         ValueError: bad ``max_categories``, D mismatch or bad text shape.
     """
-
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
-    requires = frozenset({'cls_embed', 'dense_embeds', 'text_embeds'})
-    provides = frozenset({'selection', 'cls_logits'})
 
     def __init__(self,
                  *,
@@ -58,12 +61,15 @@ class CATSegClassPruning(BaseModule):
 
     @torch.no_grad()
     def scores(self, dense_embeds: Tensor, text_embeds: Tensor) -> Tensor:
-        """(B, T) max over templates and pixels of the cosine cost."""
+        """(B, T) max over templates and pixels of the cosine cost; the
+        text (T, D) / (T, P, D) must be L2-normalised (not renormalised)."""
         b = dense_embeds.shape[0]
         text = text_embeds if text_embeds.dim() == 3 else text_embeds[:, None]
         # (T, P, D) -> (B, T, P, D)
-        cost = cosine_cost_volume(dense_embeds,
-                                  text[None].expand(b, -1, -1, -1))
+        cost = cosine_cost_volume(
+            dense_embeds,
+            text[None].expand(b, -1, -1, -1),
+            normalize_text=False)
         # (B, T, P, h, w) -> (B, T)
         return cost.flatten(2).amax(dim=-1)
 
@@ -89,6 +95,8 @@ class CATSegClassPruning(BaseModule):
         if t <= self.max_categories:
             keep = torch.arange(t, device=cls_embed.device)
             return pad_selections([keep] * b, cls_logits)
+        # official: avg.topk(256, dim=-1, sorted=False)[1], order kept
         top = self.scores(dense_embeds, text_embeds).topk(
-            self.max_categories, dim=-1).indices
-        return pad_selections(list(top), cls_logits)
+            self.max_categories, dim=-1, sorted=False).indices
+        return CategorySelection(top, torch.ones_like(top, dtype=torch.bool),
+                                 cls_logits)

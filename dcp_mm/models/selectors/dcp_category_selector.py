@@ -1,5 +1,5 @@
 """Dynamic Category Selection (DCS), DCP-CLIP Sec. III-A, Eq. 1-5."""
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -7,32 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.structures import CategorySelection
-
-
-def pad_selections(selected: Sequence[Tensor],
-                   cls_logits: Optional[Tensor] = None) -> CategorySelection:
-    """Pack per-image index sets of different sizes into a padded batch.
-
-    Args:
-        selected: B tensors of vocabulary indices, (K_b,) long, each
-            non-empty.
-        cls_logits: (B, T) logits to carry along, or None.
-
-    Returns:
-        CategorySelection with indices (B, K_max) ascending per image,
-        padded by repeating the image's first index, and the validity mask.
-    """
-    k_max = max(int(s.numel()) for s in selected)
-    indices, valid = [], []
-    for s in selected:
-        s = torch.sort(torch.unique(s))[0]
-        assert s.numel() > 0, 'an image selected no category'
-        pad = k_max - s.numel()
-        indices.append(torch.cat([s, s[:1].expand(pad)]))
-        valid.append(torch.arange(k_max, device=s.device) < s.numel())
-    return CategorySelection(
-        torch.stack(indices), torch.stack(valid), cls_logits)
+from dcp_mm.structures import CategorySelection, pad_selections
 
 
 @MODELS.register_module()
@@ -69,10 +44,6 @@ class DCPCategorySelector(BaseModule):
         returns: :class:`CategorySelection` with (B, K) indices / mask and
         the (B, T) logits ``lambda * cos(f_c, E)``.
     """
-
-    # tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`)
-    requires = frozenset({'cls_embed', 'dense_embeds', 'text_embeds'})
-    provides = frozenset({'selection', 'cls_logits'})
 
     def __init__(self,
                  *,

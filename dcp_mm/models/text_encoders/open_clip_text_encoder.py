@@ -3,7 +3,7 @@ import hashlib
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import open_clip
 import torch
@@ -13,15 +13,14 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers.arg_checks import check_positive_ints
-from ..layers.clip_builder import (FINETUNE_MODES, apply_finetune,
-                                   build_clip_model, split_qkv_projections,
-                                   tokenizer_name)
-from ..layers.prompt_templates import (TemplatesLike, resolve_templates,
-                                       split_synonyms)
-from ..layers.vocabulary import check_vocabulary
+from dcp_mm.structures import TextSpec
+from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
+                            split_qkv_projections, tokenizer_name)
+from ..utils.arg_checks import check_positive_ints
+from ..utils.prompt_templates import TemplatesLike, resolve_templates
+from ..utils.vocabulary import check_vocabulary, split_synonyms
 
-SYNONYM_MODES = ('first', 'average')
+SYNONYM_MODES = ('first', 'average', 'max')
 
 
 class CLIPTextTower(nn.Module):
@@ -74,7 +73,16 @@ class OpenCLIPTextEncoder(BaseModule):
     at the EOT token, projected, L2-normalised (CLIP / CAT-Seg).
     Synonyms (``'bed, couch'``): ``'first'`` embeds the first synonym only
     (CAT-Seg); ``'average'`` averages the normalised embeddings of all
-    synonyms per template and renormalises (SED).
+    synonyms per template and renormalises (SED). ``'max'`` (MAFT+,
+    github.com/jiaosiyu1999/MAFT-Plus ``maft/maft_plus.py``: templates
+    averaged per synonym, then a max over the synonyms' logits) returns one
+    embedding per synonym instead of per template: (T, S, D), S the largest
+    number of synonyms in the vocabulary, each slot the renormalised
+    template average of one synonym; classes with fewer synonyms repeat
+    their first synonym (a max is unchanged by repeats). The max itself
+    needs the image: the neck takes it over the cost volume
+    (``DCPTextGuidedAlignNeck(synonym_max=True)``), so ``num_templates``
+    (the cost channels per class) is 1 in this mode.
 
     Prompts are tokenised to the full context (77) and run on the shortest
     prefix holding every EOT of a chunk of 256 prompts (exact, several times
@@ -83,16 +91,25 @@ class OpenCLIPTextEncoder(BaseModule):
     of the tower weights); the weight hash is recomputed when a parameter's
     version counter, storage or dtype changes (optimizer steps,
     ``load_state_dict``). In-place edits through ``param.data`` bypass the
-    version counter: call :meth:`clear_cache` after those. No cache is used,
-    and gradients flow, when the tower has trainable parameters, the module
-    is in training mode and grad is enabled. Cached results are detached.
+    version counter: call :meth:`clear_cache` after those. ``forward``
+    always returns these detached embeddings of the current weights.
+
+    Fine-tuning (``finetune != 'frozen'``): gradients flow only through
+    :meth:`encode_selected`, which embeds the U categories that reach the
+    decoder (selected + ground truth) with gradient; the segmentor writes
+    them over the cached rows (``text.index_copy(0, idx,
+    encode_selected(names, idx))``). The values equal a full-vocabulary
+    forward with gradient, and so do the gradients of every loss that only
+    reads those U rows, at a fraction of the activation memory
+    (U x P instead of T x P prompts). CAT-Seg fine-tunes the text q/v the
+    same way on all T categories it aggregates (T <= 256).
 
     Args:
         model_name: open_clip architecture or ``'dcp-tiny'``.
         pretrained: CLIP weights (see ``build_clip_model``).
         templates: ``'imagenet80'``, ``'single'`` or a list of strings with
             one ``'{}'`` each.
-        synonyms: ``'first'`` or ``'average'``.
+        synonyms: ``'first'``, ``'average'`` or ``'max'``.
         finetune: ``'frozen'``, ``'attention'`` (q/v projections, official
             CAT-Seg), ``'attention+pos'`` or ``'full'``.
         cache_dir: optional directory for the disk cache.
@@ -145,8 +162,10 @@ class OpenCLIPTextEncoder(BaseModule):
 
     @property
     def num_templates(self) -> int:
-        """P, the number of prompt templates."""
-        return len(self.templates)
+        """P, cost-volume channels per class: the number of prompt
+        templates, or 1 with ``synonyms='max'`` (synonym axis max-reduced
+        by the neck)."""
+        return 1 if self.synonyms == 'max' else len(self.templates)
 
     @property
     def embed_dims(self) -> int:
@@ -156,10 +175,10 @@ class OpenCLIPTextEncoder(BaseModule):
             else proj.shape[1]
 
     @property
-    def provides(self) -> Dict[str, int]:
-        """Tensor contract (:mod:`~dcp_mm.models.layers.tensor_contract`):
-        (T, P, D) text embeddings."""
-        return dict(text_embeds=self.embed_dims)
+    def text_spec(self) -> TextSpec:
+        """What :meth:`forward` returns: (T, P, D) embeddings."""
+        return TextSpec(f'text_encoder {type(self).__name__}', self.embed_dims,
+                        self.num_templates)
 
     def clear_cache(self) -> None:
         """Forget the in-memory embeddings (the disk cache is kept)."""
@@ -179,6 +198,43 @@ class OpenCLIPTextEncoder(BaseModule):
                 sha.update(data.view(torch.uint8).numpy().tobytes())
             self._fingerprint = (stamp, sha.hexdigest())
         return self._fingerprint[1]
+
+    @property
+    def has_trainable_params(self) -> bool:
+        """Whether the text tower has parameters to fine-tune."""
+        return any(p.requires_grad for p in self.text.parameters())
+
+    def encode_selected(self, names: Sequence[str], indices: Tensor) -> Tensor:
+        """Embed the categories ``indices`` of the vocabulary ``names`` with
+        gradient (not cached).
+
+        Args:
+            names: the T category names (the vocabulary of ``forward``).
+            indices: (U,) long, distinct indices into ``names``.
+
+        Returns:
+            (U, P, D) L2-normalised embeddings, in the order of ``indices``,
+            equal to ``forward(names)[indices]`` but attached to the graph
+            of the trainable tower parameters.
+
+        Raises:
+            ValueError: indices not 1-D integer, empty, repeated or outside
+                [0, T).
+        """
+        names = check_vocabulary(names, 'names')
+        if indices.dim() != 1 or indices.is_floating_point() or \
+                indices.dtype == torch.bool or indices.numel() == 0:
+            raise ValueError('indices must be a non-empty 1-D integer tensor '
+                             f'of vocabulary indices, got dtype '
+                             f'{indices.dtype} shape {tuple(indices.shape)}')
+        idx = indices.tolist()
+        if min(idx) < 0 or max(idx) >= len(names):
+            raise ValueError(f'indices must lie in [0, {len(names)}), got '
+                             f'min {min(idx)} max {max(idx)}')
+        if len(set(idx)) != len(idx):
+            raise ValueError('indices must be distinct (index_copy writes '
+                             'each row once); use torch.unique')
+        return self._encode([names[i] for i in idx])
 
     def _prompts(self, names: List[str]) -> List[List[str]]:
         """Per class, the synonyms it is embedded with."""
@@ -201,7 +257,9 @@ class OpenCLIPTextEncoder(BaseModule):
             outs.append(self.text(tokens[:, :length]))
             self.num_text_forwards += 1
         embeds = F.normalize(torch.cat(outs), dim=-1)  # (M, D)
-        p = self.num_templates
+        p = len(self.templates)
+        if self.synonyms == 'max':
+            return self._per_synonym(embeds, syns, p)
         per_class, start = [], 0
         for group in syns:
             n = len(group) * p
@@ -210,6 +268,24 @@ class OpenCLIPTextEncoder(BaseModule):
                 len(group), p, -1).mean(dim=0))
             start += n
         return F.normalize(torch.stack(per_class), dim=-1)  # (T, P, D)
+
+    @staticmethod
+    def _per_synonym(embeds: Tensor, syns: List[List[str]], p: int) -> Tensor:
+        """(M, D) prompt embeddings -> (T, S, D) template-averaged,
+        renormalised embedding per synonym; short classes repeat their
+        first synonym."""
+        s_max = max(len(g) for g in syns)
+        per_class, start = [], 0
+        for group in syns:
+            n = len(group) * p
+            # (S_c * P, D) -> (S_c, P, D) -> mean over templates (S_c, D)
+            syn = F.normalize(
+                embeds[start:start + n].reshape(len(group), p, -1).mean(dim=1),
+                dim=-1)
+            pad = syn[:1].expand(s_max - len(group), -1)
+            per_class.append(torch.cat([syn, pad]))  # (S, D)
+            start += n
+        return torch.stack(per_class)  # (T, S, D)
 
     def _disk_path(self, key: tuple) -> str:
         digest = hashlib.sha1(repr(key).encode()).hexdigest()
@@ -222,7 +298,9 @@ class OpenCLIPTextEncoder(BaseModule):
             class_names: T category names (comma-separated synonyms allowed).
 
         Returns:
-            (T, P, D) L2-normalised text embeddings (dim -1).
+            (T, P, D) L2-normalised text embeddings (dim -1) of the current
+            weights, without gradient (see :meth:`encode_selected`); (T, S,
+            D) per synonym with ``synonyms='max'``.
 
         Raises:
             ValueError: empty vocabulary, empty or duplicated names (the
@@ -230,9 +308,6 @@ class OpenCLIPTextEncoder(BaseModule):
             TypeError: a plain string or non-string entries.
         """
         names = check_vocabulary(class_names, 'class_names')
-        trainable = any(p.requires_grad for p in self.text.parameters())
-        if trainable and self.training and torch.is_grad_enabled():
-            return self._encode(names)
         key = (self._tokenizer_name, tuple(names), tuple(self.templates),
                self.synonyms, self.weights_fingerprint())
         device = self.text.positional_embedding.device
@@ -256,4 +331,6 @@ class OpenCLIPTextEncoder(BaseModule):
         self._memory.move_to_end(key)
         while len(self._memory) > 8:
             self._memory.popitem(last=False)
-        return hit.to(device).clone()
+        # the cached tensor itself (no copy: a 20k x 80-template vocabulary
+        # is GBs); callers must not modify it in place
+        return hit.to(device)

@@ -155,6 +155,9 @@ class CheckpointConverter:
             projections fused (``in_proj_weight``); used by
             :meth:`to_official`. :meth:`convert` splits fused weights
             whatever this flag says.
+        keep_fused: dcp_mm key prefixes whose attention keeps the fused
+            ``in_proj_weight`` (modules without ``split_qkv_projections``,
+            e.g. MAFT+'s CDT): :meth:`convert` does not split them.
         swin_grid, swin_window: grid and window of the official Swin
             ``attn_mask`` buffers (24 and 12 in both released CAT-Seg
             configs): :meth:`convert` refuses masks of another grid or
@@ -168,11 +171,13 @@ class CheckpointConverter:
                  rules: List[KeyRule],
                  *,
                  fused_qkv: bool,
+                 keep_fused: Tuple[str, ...] = (),
                  swin_grid: int = 24,
                  swin_window: int = 12) -> None:
         self.name = name
         self.rules = list(rules)
         self.fused_qkv = fused_qkv
+        self.keep_fused = tuple(keep_fused)
         self.swin_grid = swin_grid
         self.swin_window = swin_window
         self._official = [_compile(r.official) for r in self.rules]
@@ -248,8 +253,7 @@ class CheckpointConverter:
     def convert(
         self,
         official: Mapping[str, Any],
-        template: Optional[Mapping[str, Any]] = None,
-        extra_state: Optional[dict] = None
+        template: Optional[Mapping[str, Any]] = None
     ) -> Tuple[StateDict, ConversionReport]:
         """Official state dict -> dcp_mm state dict.
 
@@ -259,9 +263,6 @@ class CheckpointConverter:
             template: the dcp_mm model's state dict (tensors, possibly on
                 the meta device) to check keys and shapes against; None
                 skips the check.
-            extra_state: value of the segmentor's ``_extra_state`` entry
-                (e.g. ``dict(train_vocabulary=[...])``); added when given or
-                when the template has one.
 
         Returns:
             The dcp_mm state dict (official key order) and the report.
@@ -288,7 +289,8 @@ class CheckpointConverter:
                 report.dropped[key] = rule.reason
                 report.dropped_tensors[key] = value
                 continue
-            if dcp_key.endswith('.' + FUSED_QKV_NAME):
+            if dcp_key.endswith('.' + FUSED_QKV_NAME) and \
+                    not dcp_key.startswith(self.keep_fused):
                 if value.dim() != 2 or value.shape[0] != 3 * value.shape[1]:
                     raise ValueError(
                         f'{self.name}: {key!r} {tuple(value.shape)} is not a '
@@ -313,9 +315,6 @@ class CheckpointConverter:
                 f'{self.name}: {len(unknown)} official keys match no '
                 f'conversion rule (not a {self.name} checkpoint, or a '
                 f'variant the converter does not know): {_listing(unknown)}')
-        if extra_state is not None or (template is not None
-                                       and EXTRA_STATE_KEY in template):
-            out[EXTRA_STATE_KEY] = dict(extra_state or {})
         if template is not None:
             check_against_template(out, template, source, self.name)
         return out, report
@@ -327,11 +326,14 @@ class CheckpointConverter:
         """dcp_mm state dict -> official state dict (the inverse).
 
         Args:
-            state_dict: a dcp_mm state dict (``_extra_state`` is ignored).
+            state_dict: a dcp_mm state dict (the ``_extra_state`` entry of
+                older dcp_mm checkpoints is ignored).
             dropped: official tensors without a dcp_mm counterpart to put
-                back verbatim (``ConversionReport.dropped_tensors``). Missing
-                ones are regenerated: Swin ``attn_mask`` exactly (derived),
-                CLIP ``logit_scale`` as ln(100) (CLIP's clamp value).
+                back verbatim (``ConversionReport.dropped_tensors``); keys
+                under a dropped prefix come back only from here. Missing
+                single keys are regenerated: Swin ``attn_mask`` exactly
+                (derived), CLIP ``logit_scale`` as ln(100) (CLIP's clamp
+                value).
 
         Raises:
             KeyError: dcp_mm keys without an official counterpart.
@@ -362,8 +364,13 @@ class CheckpointConverter:
             fused = torch.cat([parts[n] for n in QKV_NAMES], dim=0)
             out[self.official_key(base + FUSED_QKV_NAME)] = fused
         dropped = dict(dropped or {})
-        for rule, anchor in zip(self.rules, self._anchor):
+        for rule, rx, anchor in zip(self.rules, self._official, self._anchor):
             if rule.dcp is not None:
+                continue
+            if rule.official.endswith('.'):
+                # a dropped prefix (a whole module): put back what was
+                # dropped, nothing can be regenerated
+                out.update({k: v for k, v in dropped.items() if rx.match(k)})
                 continue
             if anchor is None:
                 keys = [rule.official]

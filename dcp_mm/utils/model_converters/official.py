@@ -3,7 +3,7 @@
 Official code: CAT-Seg github.com/cvlab-kaist/CAT-Seg (commit 6d3a188) and
 SED github.com/xb534/SED (commit db20d93), both detectron2 projects. Their
 checkpoints hold the model under ``'model'``; key lists and shapes are in
-the repository's ``tests/data/official_keys.md`` (OFFICIAL-KEYS.md).
+the repository's ``tests/data/official_keys.md`` .
 
 =================================  =====================================
 official (detectron2)              dcp_mm
@@ -40,8 +40,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from torch import Tensor
 
+from dcp_mm.engine.model_checkpoint import MODEL_META_KEY, model_meta
 from .core import CheckpointConverter, KeyRule, StateDict, _as_tensor
 
 PREDICTOR = 'sem_seg_head.predictor.'
@@ -56,17 +58,19 @@ ATTN_MASK_REASON = (
     'run time; checked equal before dropping')
 
 
-def _clip_rules() -> List[KeyRule]:
-    """open_clip / OpenAI CLIP names (image tower, text tower)."""
+def _clip_rules(clip: str = CLIP,
+                logit_scale_reason: str = LOGIT_SCALE_REASON) -> List[KeyRule]:
+    """open_clip / OpenAI CLIP names (image tower, text tower) under the
+    official prefix ``clip``."""
     text = 'text_encoder.text.'
     return [
-        KeyRule(CLIP + 'visual.', 'backbone.visual.'),
-        KeyRule(CLIP + 'logit_scale', None, LOGIT_SCALE_REASON),
-        KeyRule(CLIP + 'positional_embedding', text + 'positional_embedding'),
-        KeyRule(CLIP + 'text_projection', text + 'text_projection'),
-        KeyRule(CLIP + 'token_embedding.', text + 'token_embedding.'),
-        KeyRule(CLIP + 'transformer.', text + 'transformer.'),
-        KeyRule(CLIP + 'ln_final.', text + 'ln_final.'),
+        KeyRule(clip + 'visual.', 'backbone.visual.'),
+        KeyRule(clip + 'logit_scale', None, logit_scale_reason),
+        KeyRule(clip + 'positional_embedding', text + 'positional_embedding'),
+        KeyRule(clip + 'text_projection', text + 'text_projection'),
+        KeyRule(clip + 'token_embedding.', text + 'token_embedding.'),
+        KeyRule(clip + 'transformer.', text + 'transformer.'),
+        KeyRule(clip + 'ln_final.', text + 'ln_final.'),
     ]
 
 
@@ -253,7 +257,6 @@ def model_template(config: str, device: str = 'meta') -> Dict[str, Any]:
     Built on the meta device by default: keys and shapes, no memory, well
     under a second.
     """
-    from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -271,11 +274,11 @@ def model_template(config: str, device: str = 'meta') -> Dict[str, Any]:
     return model.state_dict()
 
 
-def default_extra_state() -> dict:
-    """Segmentor extra state of the official models: trained on
-    COCO-Stuff-171 (CAT-Seg's ``datasets/coco.json`` names)."""
+def official_train_vocabulary() -> List[str]:
+    """Seen categories of the official models: COCO-Stuff-171 (CAT-Seg's
+    ``datasets/coco.json`` names)."""
     from dcp_mm.datasets.class_names import COCO_STUFF_171_CLASSES
-    return dict(train_vocabulary=list(COCO_STUFF_171_CLASSES))
+    return list(COCO_STUFF_171_CLASSES)
 
 
 def convert_checkpoint(converter: CheckpointConverter,
@@ -300,12 +303,17 @@ def convert_checkpoint(converter: CheckpointConverter,
         if config_dir is None:
             raise ValueError('pass config or config_dir')
         config = detect_config(converter, official, config_dir)
-    state_dict, report = converter.convert(
-        official, model_template(config), extra_state=default_extra_state())
+    state_dict, report = converter.convert(official, model_template(config))
+    cfg = Config.fromfile(config)
     meta = dict(
         converted_from=osp.basename(src),
         converter=converter.name,
         config=osp.basename(config),
-        dropped_keys=dict(report.dropped))
+        dropped_keys=dict(report.dropped),
+        # the model's description: tools/test.py and the demo can build it
+        # from the checkpoint alone, Tag Validation knows the seen classes
+        cfg=cfg.pretty_text)
+    meta[MODEL_META_KEY] = model_meta(
+        cfg.model, train_vocabulary=official_train_vocabulary())
     torch.save(dict(meta=meta, state_dict=state_dict), dst)
     return f'{report.summary()}\nconfig: {config}\nsaved: {dst}'

@@ -8,8 +8,8 @@ from mmseg.utils import (ConfigType, OptSampleList, SampleList, add_prefix,
                          seg_data_to_instance_data)
 from torch import Tensor
 
-from dcp_mm.models.layers.structures import CategorySelection
-from dcp_mm.models.layers.vocabulary import check_label_values
+from dcp_mm.models.utils.vocabulary import check_label_values
+from dcp_mm.structures import CategorySelection
 from projects.san_tag_validation.san_tv import san_class_names, san_clip_embeds
 from projects.san_tag_validation.san_tv.san_clip_embeddings import (
     DENSE_MODES, san_clip_inputs)
@@ -22,7 +22,7 @@ def scatter_selected_logits(logits: Tensor, union: Tensor,
 
     Each image keeps the logits of ITS OWN selected categories; every other
     category (including those only other images selected) gets ``fill``,
-    as dcp_mm ``OpenVocabEncoderDecoder._scatter`` does with
+    as dcp_mm's ``CategorySelection.scatter`` does with
     ``unselected_logit``. The last column (SAN's "no object" class) is kept.
 
     Args:
@@ -39,16 +39,13 @@ def scatter_selected_logits(logits: Tensor, union: Tensor,
     b, q, k_u1 = logits.shape
     assert k_u1 == union.numel() + 1, \
         f'logits have {k_u1} classes for a union of {union.numel()} + bg'
-    pos = torch.searchsorted(union, selection.indices)  # (B, K)
+    pos = torch.searchsorted(union, selection.indices.contiguous())  # (B, K)
     # (B, Q, K_u + 1) -> (B, Q, K): each image's own selected columns
     picked = logits.gather(2, pos[:, None, :].expand(-1, q, -1))
-    full = logits.new_full((b, q, num_classes + 1), fill)
-    # padded entries write to a spare column T that is dropped
-    index = torch.where(selection.valid, selection.indices,
-                        torch.full_like(selection.indices, num_classes))
-    # (B, K) -> (B, Q, K) target columns of the picked logits
-    full = full.scatter(2, index[:, None, :].expand(-1, q, -1), picked)
-    return torch.cat([full[..., :num_classes], logits[..., -1:]], dim=-1)
+    # (B, Q, K) -> (B, K, Q) -> (B, T, Q) -> (B, Q, T)
+    full = selection.scatter(picked.transpose(1, 2), num_classes,
+                             fill).transpose(1, 2)
+    return torch.cat([full, logits[..., -1:]], dim=-1)
 
 
 @MODELS.register_module()

@@ -7,8 +7,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptSampleList, SampleList, get_classes
 from torch import Tensor
 
-from dcp_mm.models.layers.vocabulary import (VocabularyLike, load_vocabulary,
-                                             seen_category_mask)
+from dcp_mm.models.utils.vocabulary import (VocabularyLike, load_vocabulary,
+                                            seen_category_mask)
 from .san_clip_embeddings import (DENSE_MODES, san_class_names,
                                   san_clip_embeds, san_clip_inputs,
                                   san_text_embeds)
@@ -37,7 +37,7 @@ class SANWithTagValidation(MultimodalEncoderDecoder):
       whole image resized to ``test_cfg.crop_size``).
     * ``text_embeds`` (T, D): SAN's ``CLIPTextEncoder`` output without the
       background row, L2-normalised (:func:`san_text_embeds`).
-    * ``seen`` (T,): :func:`~dcp_mm.models.layers.vocabulary.
+    * ``seen`` (T,): :func:`~dcp_mm.models.utils.vocabulary.
       seen_category_mask` of the test class names against the training
       (seen) vocabulary, given as ``train_vocabulary`` (names or a file) or
       ``train_dataset_name`` (an mmseg dataset name, as SAN's text encoder).

@@ -1,4 +1,5 @@
-"""OpenCLIP ConvNeXt backbone (SED's dense path, OFFICIAL-HEADS.md 6)."""
+"""OpenCLIP ConvNeXt backbone (SED's dense path, SED sed/modeling/backbone +
+open_clip timm_model.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,34 @@ def test_full_finetune_backward():
      sum(f.mean() for f in out.inter_feats)).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_last_feats_are_res5(backbone):
+    img = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        out = backbone(img)
+    # res5 after norm_pre (an identity for these towers)
+    torch.testing.assert_close(
+        out.last_feats, backbone.visual.trunk.norm_pre(out.inter_feats[-1]))
+    assert out.last_feats.shape == (2, 320, 2, 3)
+
+
+def test_maftp_stem_stages_finetune():
+    model = build(finetune='stem+stages')
+    names = {n for n, p in model.visual.named_parameters() if p.requires_grad}
+    assert names == set(model.trainable_names)
+    assert names and all(
+        n.startswith(('trunk.stem.', 'trunk.stages.', 'trunk.norm_pre.'))
+        for n in names)
+    every = {n for n, _ in model.visual.named_parameters()}
+    assert every - names == {
+        n
+        for n in every if n.startswith(('trunk.head.', 'head.'))
+    }
+    out = model(torch.randn(1, 3, 64, 64))
+    out.dense_embeds.square().mean().backward()
+    for name, p in model.visual.named_parameters():
+        assert (p.grad is not None) == (name in names), name
 
 
 def test_frozen():

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 import dcp_mm  # noqa: F401
-from dcp_mm.models.backbones import CLIPImageFeatures, CLIPViTBackbone
+from dcp_mm.models.backbones import CLIPViTBackbone
+from dcp_mm.structures import CLIPImageFeatures
 
 TINY = dict(type='CLIPViTBackbone', model_name='dcp-tiny', out_indices=(1, 3))
 QV = [
@@ -52,6 +53,20 @@ def test_matches_open_clip_reference():
     torch.testing.assert_close(feats.dense_embeds, dense_ref)
     for got, ref in zip(feats.inter_feats, inter['image_intermediates']):
         torch.testing.assert_close(got, ref)
+
+
+def test_last_feats_are_the_last_block_tokens():
+    model = build(dense_mode='plain', out_indices=(2, 4)).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(2, 3, 48, 32))
+        assert feats.last_feats.shape == (2, 64, 6, 4)
+        # the last block's output (block 4 of 4), before ln_post / proj
+        torch.testing.assert_close(feats.last_feats, feats.inter_feats[-1])
+        vis = model.visual
+        tokens = feats.last_feats.flatten(2).transpose(1, 2)  # (B, N, C_v)
+        dense = (vis.ln_post(tokens) @ vis.proj).transpose(1, 2)
+        torch.testing.assert_close(feats.dense_embeds,
+                                   dense.reshape(2, 32, 6, 4))
 
 
 def test_maskclip_dense_hand_computation():

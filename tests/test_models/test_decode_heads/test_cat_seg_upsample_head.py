@@ -1,4 +1,5 @@
-"""CAT-Seg decoder vs the official op order (OFFICIAL-HEADS.md 2, 4.5, 4.8)."""
+"""CAT-Seg decoder vs the official op order (CAT-Seg
+cat_seg/modeling/transformer/cat_seg_predictor.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +9,8 @@ from mmseg.structures import SegDataSample
 
 from dcp_mm.models.decode_heads import (CATSegUpsampleHead,
                                         DCPSpatialEnhancedHead)
-from dcp_mm.models.layers import CategorySelection, CostFeatures
+from dcp_mm.structures import CategorySelection, CostFeatures
+from dcp_mm.testing import make_head_inputs
 
 
 def build(**kw):
@@ -31,7 +33,7 @@ def inputs(b=2, k=3, h=4, w=4):
         torch.rand(b, k, 1, h, w) * 2 - 1)
     sel = CategorySelection(
         torch.arange(k).expand(b, k), torch.ones(b, k, dtype=torch.bool))
-    return dict(
+    return make_head_inputs(
         cost=cost,
         inter_feats=[torch.randn(b, 12, h, w),
                      torch.randn(b, 12, h, w)],
@@ -41,12 +43,12 @@ def inputs(b=2, k=3, h=4, w=4):
 
 def slow_head(head, inp):
     """upsample1/2, decoder_guidance_projection, Up x 2, head."""
-    x = inp['cost'].cost_embed.flatten(0, 1)
-    k = inp['cost'].cost_embed.shape[1]
+    x = inp.cost.cost_embed.flatten(0, 1)
+    k = inp.cost.cost_embed.shape[1]
     for i, stride in enumerate((2, 4)):
         up = head.shallow_up[i]
         g = F.conv_transpose2d(
-            inp['inter_feats'][i], up.weight, up.bias, stride=stride)
+            inp.inter_feats[i], up.weight, up.bias, stride=stride)
         proj = head.shallow_proj[i][0]
         g = F.relu(F.conv2d(g, proj.weight, proj.bias, padding=1))
         blk = head.up_blocks[i]
@@ -61,11 +63,25 @@ def slow_head(head, inp):
 
 
 def test_is_the_dcp_decoder_without_additions():
+    """Same parameters and the same function as DCP-CLIP's decoder with
+    spatial enhance, cost and attention fusion switched off."""
     head = build()
-    assert isinstance(head, DCPSpatialEnhancedHead)
-    assert not head.spatial_enhance and not head.fuse_cost
-    assert not head.fuse_attn and head.fuse_shallow
-    assert len(head.se_blocks) == 0 and len(head.cost_up) == 0
+    dcp = DCPSpatialEnhancedHead(
+        in_channels=16,
+        channels=4,
+        clip_channels=12,
+        num_templates=1,
+        decoder_dims=(8, 4),
+        shallow_dims=(4, 2),
+        shallow_up_dims=(8, 6),
+        cost_guidance_dims=(4, 2),
+        spatial_enhance=False,
+        fuse_cost=False,
+        fuse_attn=False,
+        fuse_shallow_qk=False)
+    dcp.load_state_dict(head.state_dict(), strict=True)
+    inp = inputs()
+    torch.testing.assert_close(dcp(inp), head(inp), atol=0, rtol=0)
     # official widths: ConvT 768->256 k2 and 768->128 k4; Up(128, 64, 32)
     full = CATSegUpsampleHead(clip_channels=768, num_templates=1)
     assert full.shallow_up[0].kernel_size == (2, 2)
@@ -102,7 +118,9 @@ def test_loss_and_backward():
 
 @pytest.mark.parametrize('flag', ['spatial_enhance', 'fuse_cost', 'fuse_attn'])
 def test_dcp_switches_are_refused(flag):
-    with pytest.raises(ValueError, match='CAT-Seg'):
+    with pytest.raises(TypeError, match=flag):
         build(**{flag: True})
-    with pytest.raises(ValueError, match='CAT-Seg'):
-        build(fuse_shallow=False)
+    with pytest.raises(ValueError, match='num_layers must be in'):
+        build(num_layers=3)
+    with pytest.raises(ValueError, match='shallow_dims needs 2 entries'):
+        build(shallow_dims=(4, ))

@@ -1,13 +1,17 @@
 """DPSegCostGuidedHead (CVGD): build, shapes, gradients, which inputs each
 ``visual_cost_levels`` / ``upsample_cost_instead`` setting uses, loss,
 errors."""
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers.structures import CategorySelection, CostFeatures
-from dcp_mm.models.layers.visual_prompts import VisualPrompts
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CLIPImageFeatures, CompositionError,
+                               CostFeatures, CostFeatureSpec, HeadInputs,
+                               VisualPrompts)
 from dcp_mm.testing import random_seg_batch
 
 B, K, P, D, G = 2, 3, 2, 32, 2  # grid 2 x 2 (tiny ConvNeXt at 64 px)
@@ -46,16 +50,18 @@ def _inputs(seed=0):
         [torch.randn(B, K, P, c, generator=g) for c in STAGES], valid)
     sel = CategorySelection(
         torch.arange(K).expand(B, K), torch.ones(B, K, dtype=torch.bool))
-    return dict(cost=cost, inter_feats=inter, selection=sel, visual=visual)
+    image = CLIPImageFeatures(torch.empty(0), torch.empty(0), inter)
+    return HeadInputs(cost, image, sel, visual)
 
 
 def _with_stage(inputs, level, seed=5):
     """A copy of inputs whose prompt features of one level are new."""
     g = torch.Generator().manual_seed(seed)
-    vis = inputs['visual']
+    vis = inputs.visual_prompts
     stages = list(vis.stage_embeds)
     stages[level] = torch.randn(stages[level].shape, generator=g)
-    return dict(inputs, visual=VisualPrompts(vis.embeds, stages, vis.valid))
+    return replace(
+        inputs, visual_prompts=VisualPrompts(vis.embeds, stages, vis.valid))
 
 
 def test_forward_shape_and_gradients():
@@ -82,7 +88,7 @@ def test_visual_cost_levels_use_their_stages(levels, used):
             # level 0 = res2 feeds the last stage ('one' = F_v^2)
             assert torch.equal(out, ref) == (level not in used), level
         if levels == 'none':
-            assert torch.equal(head(dict(inputs, visual=None)), ref)
+            assert torch.equal(head(replace(inputs, visual_prompts=None)), ref)
     n_embed = len(head.visual_cost_embed)
     assert n_embed == len(used)
 
@@ -97,13 +103,15 @@ def test_category_without_prompt_gets_no_visual_cost():
     # features (the class attention mixes categories, so compare a head
     # whose other categories see the same prompts: only category 2 of
     # image 1 changes its stage features)
-    vis = inputs['visual']
+    vis = inputs.visual_prompts
     stages = [s.clone() for s in vis.stage_embeds]
     for s in stages:
         s[1, 2] = torch.randn(s.shape[-2:])
     with torch.no_grad():
         same = head(
-            dict(inputs, visual=VisualPrompts(vis.embeds, stages, vis.valid)))
+            replace(
+                inputs,
+                visual_prompts=VisualPrompts(vis.embeds, stages, vis.valid)))
     assert torch.equal(same, ref)
     assert not torch.equal(out, ref)
 
@@ -113,25 +121,32 @@ def test_upsample_cost_instead():
     assert head.cost_up is not None and not head.visual_cost_embed
     inputs = _inputs()
     with torch.no_grad():
-        ref = head(dict(inputs, visual=None))
-        cost = inputs['cost']
+        ref = head(replace(inputs, visual_prompts=None))
+        cost = inputs.cost
         other = CostFeatures(cost.cost_embed, -cost.cost_volume)
-        assert not torch.equal(head(dict(inputs, cost=other)), ref)
+        assert not torch.equal(head(replace(inputs, cost=other)), ref)
     plain = _head(visual_cost_levels='none').eval()
     with torch.no_grad():
-        assert torch.equal(plain(dict(inputs, cost=other)), plain(inputs))
+        assert torch.equal(plain(replace(inputs, cost=other)), plain(inputs))
 
 
-def test_loss_and_requires():
+def test_loss_and_check_inputs():
     head = _head()
     inputs = _inputs()
     batch = random_seg_batch(B, 16, K)
     losses = head.loss(inputs, batch['data_samples'], {})
     assert set(losses) == {'loss_bce'}
     assert torch.isfinite(losses['loss_bce'])
-    req = head.requires
-    assert req['cost_features'] == (16, P)
-    assert req['pyramid_feats'] == (40, 80, 160, None)
+    pyramid = CLIPFeatureSpec('backbone B', D, 'pyramid', (40, 80, 160, 320),
+                              False)
+    head.check_inputs(pyramid, CostFeatureSpec('neck N', 16, P), 'neck N')
+    with pytest.raises(CompositionError, match='intermediate feature 2'):
+        head.check_inputs(
+            CLIPFeatureSpec('backbone B', D, 'pyramid', (40, 80, 8, 320),
+                            False), CostFeatureSpec('neck N', 16, P), 'neck N')
+    with pytest.raises(CompositionError, match='cost features'):
+        head.check_inputs(pyramid, CostFeatureSpec('neck N', 16, P + 1),
+                          'neck N')
 
 
 def test_bad_arguments():
@@ -143,10 +158,10 @@ def test_bad_arguments():
         _head(visual_cost_dims=(4, 2))
     head = _head()
     with pytest.raises(ValueError, match='needs the visual prompts'):
-        head(dict(_inputs(), visual=None))
+        head(replace(_inputs(), visual_prompts=None))
     inputs = _inputs()
-    vis = inputs['visual']
+    vis = inputs.visual_prompts
     bad = VisualPrompts(vis.embeds, [s[:, :, :1] for s in vis.stage_embeds],
                         vis.valid[:, :, :1])
     with pytest.raises(ValueError, match='prompt slots'):
-        head(dict(inputs, visual=bad))
+        head(replace(inputs, visual_prompts=bad))

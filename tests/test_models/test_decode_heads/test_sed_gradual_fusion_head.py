@@ -1,4 +1,5 @@
-"""SED decoder (OFFICIAL-HEADS.md 7) and category early rejection."""
+"""SED decoder (SED sed/modeling/transformer/model.py) and category early
+rejection."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +7,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from dcp_mm.models.layers import CategorySelection, CostFeatures
+from dcp_mm.structures import CategorySelection, CostFeatures
+from dcp_mm.testing import make_head_inputs
 
 H = W = 2  # res5 grid
 
@@ -41,17 +43,18 @@ def inputs(b=2, k=3, valid=None):
         torch.randn(b, c, H * s, W * s)
         for c, s in ((2, 8), (4, 4), (8, 2), (16, 1))
     ]
-    return dict(cost=cost, inter_feats=feats, attn=None, selection=sel)
+    return make_head_inputs(
+        cost=cost, inter_feats=feats, attn=None, selection=sel)
 
 
 def slice_inputs(inp, i, keep):
     """Image i with the categories ``keep`` (all valid)."""
-    c = inp['cost']
+    c = inp.cost
     k = len(keep)
-    return dict(
+    return make_head_inputs(
         cost=CostFeatures(c.cost_embed[i:i + 1, keep], c.cost_volume[i:i + 1,
                                                                      keep]),
-        inter_feats=[f[i:i + 1] for f in inp['inter_feats']],
+        inter_feats=[f[i:i + 1] for f in inp.inter_feats],
         attn=None,
         selection=CategorySelection(
             torch.arange(k)[None], torch.ones(1, k, dtype=torch.bool)))
@@ -60,11 +63,11 @@ def slice_inputs(inp, i, keep):
 def slow_head(head, inp):
     """Official conv_decoder: guidance projections, chained corr guidance,
     aux heads on the stage inputs, three Up stages, final head."""
-    cost = inp['cost']
+    cost = inp.cost
     b, k = cost.cost_embed.shape[:2]
     x = cost.cost_embed.flatten(0, 1)
     cg = cost.cost_volume.flatten(0, 1)
-    feats = inp['inter_feats']
+    feats = inp.inter_feats
     aux = []
     for i, res in enumerate((2, 1, 0)):
         conv = head.guidance_proj[i][0]
@@ -108,7 +111,7 @@ def test_default_widths_follow_the_official_config():
 def test_loss_backward_and_detached_guidance():
     head = build()
     inp = inputs()
-    for f in inp['inter_feats']:
+    for f in inp.inter_feats:
         f.requires_grad_()
     samples = []
     for _ in range(2):
@@ -121,7 +124,7 @@ def test_loss_backward_and_detached_guidance():
     for name, p in head.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     # official: fusion features are .detach()-ed
-    assert all(f.grad is None for f in inp['inter_feats'])
+    assert all(f.grad is None for f in inp.inter_feats)
 
 
 def test_cer_with_large_k_equals_the_plain_path():
@@ -144,7 +147,7 @@ def test_cer_rejects_a_category_outside_every_top_k():
             a.bias.zero_()
         head.aux_heads[0].weight[0, 0, 1, 1] = 1.0
     inp = inputs(b=1, k=3)
-    emb = inp['cost'].cost_embed
+    emb = inp.cost.cost_embed
     emb[:, :, 0] = torch.tensor([5.0, 4.0, -5.0])[:, None, None]
     with torch.no_grad():
         out = head(inp)

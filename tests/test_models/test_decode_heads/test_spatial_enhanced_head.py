@@ -4,7 +4,9 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from dcp_mm.models.layers import CategorySelection, CostFeatures
+from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
+                               CompositionError, CostFeatures, CostFeatureSpec)
+from dcp_mm.testing import make_head_inputs
 
 B, K, T, P, CV, H = 2, 3, 5, 2, 16, 4
 
@@ -36,7 +38,7 @@ def head_inputs(with_attn=True):
         torch.stack([torch.randperm(T)[:K] for _ in range(B)]),
         torch.tensor([[True] * K, [True] * (K - 1) + [False]]),
         torch.randn(B, T))
-    return dict(
+    return make_head_inputs(
         cost=CostFeatures(
             torch.randn(B, K, 8, H, H, requires_grad=True),
             torch.rand(B, K, P, H, H) * 2 - 1),
@@ -63,8 +65,15 @@ def test_shapes_per_depth(num_layers):
 
 @pytest.mark.parametrize('kw', [
     dict(spatial_enhance=False),
-    dict(fuse_shallow=False, fuse_cost=False, fuse_attn=False),
+    dict(fuse_shallow_qk=False, fuse_cost=False, fuse_attn=False),
+    dict(
+        fuse_shallow_up=False,
+        fuse_shallow_qk=False,
+        fuse_cost=False,
+        fuse_attn=False),
+    dict(fuse_shallow_up=False),
     dict(fuse_cost=False, fuse_attn=False),
+    dict(rel_pos_bias=False),
     dict(fuse_attn=False),
 ])
 def test_ablation_switches(kw):
@@ -77,12 +86,62 @@ def test_ablation_switches(kw):
         assert len(head.se_blocks) == 0
 
 
+def test_shallow_switches_are_separate():
+    """Table VI(c) "none" keeps F_s in the U-Net path (Eq. 15) and takes it
+    out of the Swin Q/K (Eq. 13); each switch builds only its own layers and
+    each one changes the output through its own path."""
+    none = build(fuse_shallow_qk=False, fuse_cost=False, fuse_attn=False)
+    assert none.se_shallow is None and len(none.shallow_up) == 2
+    assert none.se_blocks[0][0].guidance_dim == 0
+    up_off = build(fuse_shallow_up=False)
+    assert up_off.se_shallow is not None and len(up_off.shallow_up) == 0
+    assert up_off.se_blocks[0][0].guidance_dim == 4 + 4
+    full = build()
+    assert full.se_blocks[0][0].guidance_dim == 4 + 4
+    # the U-Net path of "none" reads the shallow features: changing
+    # inter_feats[0] (the x2 feature) changes its output
+    none.eval()
+    inp = head_inputs(with_attn=False)
+    out = none(inp)
+    inp.inter_feats[0] = torch.randn_like(inp.inter_feats[0])
+    assert not torch.allclose(out, none(inp))
+    # without the U-Net path and the Q/K path, inter_feats are not read
+    plain = build(
+        fuse_shallow_up=False,
+        fuse_shallow_qk=False,
+        fuse_cost=False,
+        fuse_attn=False).eval()
+    inp = head_inputs(with_attn=False)
+    out = plain(inp)
+    inp.image.inter_feats = [torch.randn_like(f) for f in inp.inter_feats]
+    torch.testing.assert_close(out, plain(inp))
+    # only the heads that read the ViT grid features refuse a pyramid
+    cost = CostFeatureSpec('neck N', 8, P)
+    pyramid = CLIPFeatureSpec('backbone B', 32, 'pyramid', (4, 8), False)
+    plain.check_inputs(pyramid, cost, 'neck N')
+    with pytest.raises(CompositionError, match='fuse_shallow_qk=False'):
+        none.check_inputs(pyramid, cost, 'neck N')
+    with pytest.raises(ValueError, match='fuse_shallow_qk'):
+        build(fuse_shallow=False)
+
+
+def test_relative_position_bias_on_by_default():
+    head = build()
+    for blocks in head.se_blocks:
+        for block in blocks:
+            table = block.attn.relative_position_bias_table
+            assert table is not None and table.shape == (3 * 3, 2)
+    off = build(rel_pos_bias=False)
+    assert all(b.attn.relative_position_bias_table is None
+               for blocks in off.se_blocks for b in blocks)
+
+
 def test_per_category_independence():
     """Each category's logits depend on its own cost feature only."""
     head = build().eval()
     inp = head_inputs()
     out = head(inp)
-    inp['cost'].cost_embed.data[:, 1] += 1.0
+    inp.cost.cost_embed.data[:, 1] += 1.0
     out2 = head(inp)
     torch.testing.assert_close(out[:, [0, 2]], out2[:, [0, 2]])
     assert not torch.allclose(out[:, 1], out2[:, 1])

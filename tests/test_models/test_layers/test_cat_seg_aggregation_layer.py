@@ -1,6 +1,7 @@
 """One CAT-Seg aggregation layer vs a direct implementation.
 
-Reference: OFFICIAL-HEADS.md 4.7a (Swin wrapper: guidance LayerNorm'd once,
+Reference: CAT-Seg cat_seg/modeling/transformer/model.py(Swin wrapper:
+guidance LayerNorm'd once,
 block_1 regular windows, block_2 shifted with the -100 mask, no relative
 position bias, pre-norm residuals, timm Mlp with exact GELU) then 4.7b
 (class attention, checked against the formulas in

@@ -1,6 +1,7 @@
 """Class linear attention vs a direct implementation of the formulas.
 
-References: OFFICIAL-HEADS.md 4.7b (CAT-Seg ``ClassTransformerLayer``,
+References: CAT-Seg cat_seg/modeling/transformer/model.py(CAT-Seg
+``ClassTransformerLayer``,
 ``LinearAttention``) and 7.5 (SED, no padding tokens, no guidance).
 """
 import pytest

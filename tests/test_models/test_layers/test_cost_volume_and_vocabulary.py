@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcp_mm.models.layers import (cosine_cost_volume, load_vocabulary,
-                                  seen_category_mask)
+from dcp_mm.models.layers import cosine_cost_volume
+from dcp_mm.models.utils import load_vocabulary, seen_category_mask
 
 
 def test_cost_volume_is_cosine():
@@ -40,7 +40,7 @@ def test_seen_mask_matches_synonyms():
 
 
 def test_check_label_values():
-    from dcp_mm.models.layers.vocabulary import check_label_values
+    from dcp_mm.models.utils.vocabulary import check_label_values
     labels = torch.tensor([[0, 4, 255], [2, 2, 255]])
     check_label_values(labels, 5, 255)  # in range or ignored
     with pytest.raises(
@@ -50,3 +50,16 @@ def test_check_label_values():
         check_label_values(
             torch.tensor([-1, 0, 5, 255]), 5, 255, 'x.png',
             'training vocabulary')
+
+
+def test_cost_volume_without_text_normalisation():
+    """normalize_text=False uses the text as given (already unit-norm)."""
+    dense = torch.randn(1, 4, 2, 2)
+    text = torch.randn(1, 3, 2, 4)
+    raw = cosine_cost_volume(dense, text, normalize_text=False)
+    ref = torch.einsum('bdhw,bkpd->bkphw', F.normalize(dense, dim=1), text)
+    torch.testing.assert_close(raw, ref)
+    unit = F.normalize(text, dim=-1)
+    torch.testing.assert_close(
+        cosine_cost_volume(dense, unit, normalize_text=False),
+        cosine_cost_volume(dense, text))

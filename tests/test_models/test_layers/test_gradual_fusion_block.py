@@ -1,4 +1,5 @@
-"""SED decoder stage vs the official op order (OFFICIAL-HEADS.md 7.5)."""
+"""SED decoder stage vs the official op order (SED
+sed/modeling/transformer/model.py)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -72,3 +73,27 @@ def test_bad_arguments():
         blk(
             torch.randn(4, 16, 4, 4), torch.randn(2, 4, 8, 8),
             torch.randn(4, 3, 8, 8))
+
+
+def test_convnext_output_is_contiguous_nchw_like_official():
+    """SED's block computes ``input + x.permute(0, 3, 1, 2)``: contiguous
+    NCHW. timm's block returns channels-last strides; the layout changes
+    the rounding of the class attention's bilinear upsampling, so the
+    stage copies it to contiguous NCHW and matches the official op order
+    bit for bit."""
+    torch.manual_seed(0)
+    blk = GradualFusionBlock(16, 8, 4, 2, num_heads=2, pooling_size=(2, 2))
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    b, k = 2, 3
+    x = torch.randn(b * k, 16, 6, 6)
+    assert not blk.cnext(x).is_contiguous()  # timm: channels-last strides
+    seen = []
+    handle = blk.attention.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous()))
+    g, cg = torch.randn(b, 4, 12, 12), torch.randn(b * k, 2, 12, 12)
+    out = blk(x, g, cg)
+    handle.remove()
+    assert seen == [True]
+    assert torch.equal(out, slow_block(blk, x, g, cg, k))

@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcp_mm.models.layers.visual_prompts import (VisualPrompts,
-                                                 align_prompts_to_templates,
+from dcp_mm.models.layers.visual_prompts import (align_prompts_to_templates,
                                                  pooled_cosine)
+from dcp_mm.structures import VisualPrompts
 
 
 def _prompts(t=4, m=3, d=5, c=(2, 6)):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers import CategorySelection
+from dcp_mm.structures import CategorySelection
 
 
 def test_hand_computed_value_with_padding_and_ignore():

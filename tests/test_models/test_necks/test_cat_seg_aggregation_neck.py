@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers import CategorySelection, cosine_cost_volume
+from dcp_mm.models.layers import cosine_cost_volume
+from dcp_mm.structures import CategorySelection
 
 
 def build(**kw):

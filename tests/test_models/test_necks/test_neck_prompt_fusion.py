@@ -6,7 +6,7 @@ import torch
 from mmseg.registry import MODELS
 
 from dcp_mm.models.layers.cost_volume import cosine_cost_volume
-from dcp_mm.models.layers.structures import CategorySelection
+from dcp_mm.structures import CategorySelection
 from dcp_mm.testing import TINY_NECKS
 
 B, K, P, D, H = 2, 3, 2, 32, 4
@@ -53,7 +53,7 @@ def test_dual_prompt_fusions(name, fusion):
     dense, text, visual, sel = _inputs()
     neck = _build(name, fusion=fusion)
     p_out = 2 * P if fusion == 'concat_cost' else P
-    assert neck.provides['cost_features'][1] == p_out
+    assert neck.cost_spec.num_templates == p_out
     out = neck(
         dense,
         text,

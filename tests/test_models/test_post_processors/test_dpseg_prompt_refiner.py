@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from dcp_mm.models.layers.visual_prompts import VisualPrompts
+from dcp_mm.structures import VisualPrompts
 
 T, M = 4, 2
 STAGES = (40, 80, 160, 320)

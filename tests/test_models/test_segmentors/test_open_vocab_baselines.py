@@ -109,7 +109,8 @@ def test_catseg_trains_one_step_and_predicts():
     data = model.data_preprocessor(batch(size=48), False)
     with torch.no_grad():
         out = model(**data, mode='predict')
-        sel = model._decode(data['inputs'])[0]['selection']
+        text = model.text_encoder(model.current_vocabulary())
+        sel = model._head_inputs(data['inputs'], text).selection
     assert out[0].seg_logits.data.shape == (5, 48, 48)
     for i in range(2):
         dropped = (out[i].seg_logits.data == -100.0).flatten(1).all(1)

@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 import dcp_mm  # noqa: F401
-from dcp_mm.models.layers.clip_builder import build_clip_model
-from dcp_mm.models.layers.prompt_templates import (resolve_templates,
-                                                   split_synonyms)
+from dcp_mm.models.clip.builder import build_clip_model
 from dcp_mm.models.text_encoders import OpenCLIPTextEncoder
+from dcp_mm.models.utils.prompt_templates import resolve_templates
+from dcp_mm.models.utils.vocabulary import split_synonyms
 
 NAMES = ['cat', 'dog, puppy', 'bed ', 'sky', 'potted plant']
 TEMPLATES = ['a photo of a {}.', 'There is a {} in the scene']
@@ -57,7 +57,8 @@ def test_truncated_context_is_exact():
 @pytest.mark.parametrize('mode', ['attention', 'attention+pos', 'full'])
 def test_backward(mode):
     enc = build(finetune=mode).train()
-    out = enc(NAMES)
+    assert not enc(NAMES).requires_grad  # forward: cached, no gradient
+    out = enc.encode_selected(NAMES, torch.arange(len(NAMES)))
     assert out.requires_grad
     (out * torch.randn_like(out)).sum().backward()
     trainable = [(n, p) for n, p in enc.named_parameters() if p.requires_grad]
@@ -127,15 +128,45 @@ def test_cache_hits_and_misses():
     enc.load_state_dict(state)
     assert not torch.allclose(enc(NAMES), first)
     assert enc.num_text_forwards == 4
-    # training mode with a trainable tower: no cache, gradients
+    # training mode with a trainable tower: forward stays cached and
+    # detached; encode_selected runs the tower with gradient every call
     enc.train()
     out = enc(NAMES)
-    assert out.requires_grad and enc.num_text_forwards == 5
+    assert not out.requires_grad and enc.num_text_forwards == 4
+    sel = enc.encode_selected(NAMES, torch.tensor([3, 1]))
+    assert sel.requires_grad and enc.num_text_forwards == 5
+    torch.testing.assert_close(sel.detach(), out[[3, 1]])
+    enc.encode_selected(NAMES, torch.tensor([3, 1]))
+    assert enc.num_text_forwards == 6
     enc(NAMES)
     assert enc.num_text_forwards == 6
-    with torch.no_grad():  # no grad needed -> cached again
-        enc(NAMES)
-    assert enc.num_text_forwards == 6
+
+
+def test_encode_selected_gradients_and_errors():
+    """(U, P, D) with gradient for the U chosen categories only; the rows
+    equal forward's cached rows; bad indices are refused."""
+    enc = build(finetune='attention').train()
+    assert enc.has_trainable_params
+    assert not build(finetune='frozen').has_trainable_params
+    idx = torch.tensor([4, 0, 2])
+    out = enc.encode_selected(NAMES, idx)
+    assert out.shape == (3, len(TEMPLATES), enc.embed_dims)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(3, 2))
+    torch.testing.assert_close(out.detach(), enc(NAMES)[idx])
+    out.square().sum().backward()
+    for name in enc.trainable_names:
+        p = enc.text.get_parameter(name)
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    with pytest.raises(ValueError, match='distinct'):
+        enc.encode_selected(NAMES, torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match=r'\[0, 5\)'):
+        enc.encode_selected(NAMES, torch.tensor([5]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([[1]]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([1.0]))
+    with pytest.raises(ValueError, match='1-D integer'):
+        enc.encode_selected(NAMES, torch.tensor([], dtype=torch.long))
 
 
 def test_frozen_encoder_computes_once_in_training():
@@ -188,3 +219,25 @@ def test_prompt_templates():
         split_synonyms(' , ')
     with pytest.raises(TypeError):
         split_synonyms(None)
+
+
+def test_synonyms_max_per_synonym_template_average():
+    enc = build(synonyms='max').eval()
+    assert enc.num_templates == 1  # the neck max-reduces the synonym axis
+    out = enc(NAMES)
+    assert out.shape == (5, 2, 32)  # S = 2 ('dog, puppy')
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(5, 2))
+    per_tpl = build(synonyms='first').eval()(['dog', 'puppy', 'cat'])
+    ref = F.normalize(per_tpl.mean(dim=1), dim=-1)  # (3, D)
+    torch.testing.assert_close(out[1], ref[:2], rtol=1e-5, atol=1e-6)
+    # single-synonym classes repeat their synonym (a max ignores repeats)
+    torch.testing.assert_close(out[0, 0], ref[2], rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[0, 0], out[0, 1])
+
+
+def test_vild_templates():
+    vild = resolve_templates('vild14')
+    assert len(vild) == 14 and len(set(vild)) == 14
+    assert vild[0] == 'a photo of a {}.'
+    assert vild[1] == 'This is a photo of a {}'
+    assert vild[-1] == 'There is a large {} in the scene.'

@@ -1,4 +1,0 @@
-"""Runners."""
-from .ov_seg_runner import OVSegRunner
-
-__all__ = ['OVSegRunner']

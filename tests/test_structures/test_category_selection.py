@@ -1,0 +1,60 @@
+"""CategorySelection: scatter / mask / gather / packing against loops."""
+import pytest
+import torch
+
+from dcp_mm.structures import CategorySelection
+
+
+def selection():
+    # image 0 keeps {1, 3}, image 1 keeps {0} (padded with its first index)
+    return CategorySelection.from_index_sets(
+        [torch.tensor([3, 1, 3]), torch.tensor([0])])
+
+
+def test_from_index_sets_pads_and_sorts():
+    sel = selection()
+    assert sel.indices.tolist() == [[1, 3], [0, 0]]
+    assert sel.valid.tolist() == [[True, True], [True, False]]
+    assert sel.num_selected.tolist() == [2, 1]
+    assert sel.union().tolist() == [0, 1, 3]
+    with pytest.raises(ValueError, match='selected no category'):
+        CategorySelection.from_index_sets(
+            [torch.tensor([1]), torch.tensor([])])
+
+
+def test_scatter_matches_a_loop_and_drops_padding():
+    sel = selection()
+    values = torch.randn(2, 2, 3, 4)  # (B, K, H, W)
+    full = sel.scatter(values, 5, -100.0)
+    assert full.shape == (2, 5, 3, 4)
+    want = torch.full((2, 5, 3, 4), -100.0)
+    for b in range(2):
+        for k in range(2):
+            if sel.valid[b, k]:
+                want[b, sel.indices[b, k]] = values[b, k]
+    assert torch.equal(full, want)
+    # the padded entry (image 1, slot 1) did not overwrite category 0
+    assert torch.equal(full[1, 0], values[1, 0])
+    with pytest.raises(ValueError, match='do not match the selection'):
+        sel.scatter(torch.randn(2, 3, 4), 5, 0.0)
+
+
+def test_mask_gather_and_all_categories():
+    sel = selection()
+    assert sel.mask(5).tolist() == [[False, True, False, True, False],
+                                    [True, False, False, False, False]]
+    text = torch.arange(5 * 2 * 3.).reshape(5, 2, 3)  # (T, P, D)
+    got = sel.gather(text)
+    assert got.shape == (2, 2, 2, 3)
+    assert torch.equal(got[0, 1], text[3]) and torch.equal(got[1, 1], text[0])
+    every = CategorySelection.all_categories(2, 4, torch.device('cpu'))
+    assert every.indices.tolist() == [[0, 1, 2, 3]] * 2 and every.valid.all()
+
+
+def test_with_categories_adds_ground_truth():
+    sel = selection()
+    sel.cls_logits = torch.randn(2, 5)
+    more = sel.with_categories([torch.tensor([4]), torch.tensor([0, 2])])
+    assert more.indices.tolist() == [[1, 3, 4], [0, 2, 0]]  # pad = first
+    assert more.valid.tolist() == [[True] * 3, [True, True, False]]
+    assert more.cls_logits is sel.cls_logits
