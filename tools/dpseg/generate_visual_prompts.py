@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # isort: off
 import dcp_mm  # noqa: E402,F401
 from dcp_mm.datasets import class_names  # noqa: E402
-from dcp_mm.models.layers.prompt_templates import (  # noqa: E402
+from dcp_mm.models.utils.prompt_templates import (  # noqa: E402
     TEMPLATE_SETS, resolve_templates, split_synonyms)
-from dcp_mm.models.layers.vocabulary import load_vocabulary  # noqa: E402
+from dcp_mm.models.utils.vocabulary import load_vocabulary  # noqa: E402
 from dcp_mm.models.prompt_banks import ImageFolderPromptSource  # noqa: E402
 # isort: on
 

@@ -7,7 +7,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import VisualPrompts
-from ..layers.arg_checks import check_positive_ints
+from ..utils.arg_checks import check_positive_ints
 
 
 @MODELS.register_module()

@@ -7,7 +7,7 @@ import numpy as np
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS, MODELS
 
-from ..layers.arg_checks import check_positive_ints
+from ..utils.arg_checks import check_positive_ints
 
 Region = Tuple[int, int, int]  # (area in pixels, image index, label value)
 

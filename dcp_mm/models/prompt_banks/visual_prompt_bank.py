@@ -15,8 +15,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import VisualPrompts
-from ..layers.arg_checks import check_positive_ints
-from ..layers.vocabulary import check_vocabulary
+from ..utils.arg_checks import check_positive_ints
+from ..utils.vocabulary import check_vocabulary
 
 CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
 CLIP_STD = (68.5005327, 66.6321579, 70.3231630)
