@@ -576,11 +576,12 @@ def decoder_gflops(model, x: torch.Tensor,
     """(K, GFLOPs) of the decode head alone on the categories ``names``
     (fvcore convention, see :func:`gflops`)."""
     model.set_vocabulary(list(names), 'test')
-    head_inputs, _ = model._decode(x)
+    text = model.text_encoder(model.current_vocabulary())
+    head_inputs = model._head_inputs(x, text)
     counter = FlopCounterMode(display=False)
     with counter:
         model.decode_head.forward(head_inputs)
-    k = int(head_inputs['selection'].indices.shape[1])
+    k = int(head_inputs.selection.indices.shape[1])
     return k, counter.get_total_flops() / 2e9
 
 

@@ -112,13 +112,13 @@ def test_visual_prompts_change_the_prediction(prompt_root, tmp_path_factory):
 def test_predict_runs_two_rounds_with_refined_prompts(prompt_root):
     model = _build(prompt_root).eval()
     calls = []
-    decode = model._decode
+    head_inputs = model._head_inputs
 
-    def counting(inputs, gt=None):
+    def counting(inputs, text, gt=None):
         calls.append(model._prompt_override)
-        return decode(inputs, gt)
+        return head_inputs(inputs, text, gt)
 
-    model._decode = counting
+    model._head_inputs = counting
     data = model.data_preprocessor(random_seg_batch(2, 64, 5), False)
     with torch.no_grad():
         out = model(**data, mode='predict')
