@@ -199,8 +199,6 @@ class DPSegCostGuidedHead(BaseCostHead):
         """Needs cost features (d, P') and the backbone pyramid levels of
         ``inter_index`` with the widths of ``guidance_in_dims`` (the visual
         prompts are checked by :class:`DPSegEncoderDecoder`)."""
-        require_cost_features(self.part, cost, self.in_channels,
-                              self.num_templates, neck)
         image.require_layout(
             self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
             'CATSegUpsampleHead, which fuse ViT block features')
@@ -209,6 +207,8 @@ class DPSegCostGuidedHead(BaseCostHead):
                 self.part, i, proj[0].in_channels,
                 'leave decode_head.guidance_in_dims and clip_channels to '
                 'the segmentor')
+        require_cost_features(self.part, cost, self.in_channels,
+                              self.num_templates, neck)
 
     def visual_cost(self, stage: int, feats: Tensor,
                     visual: VisualPrompts) -> Tensor:
