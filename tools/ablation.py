@@ -4,8 +4,11 @@
         [--train] [--paper] [--work-dir WORK_DIR] [--cfg-options K=V ...]
 
 TABLE is one of III, IV, V, VIa, VIb, VIc, VII, MAFTP (rows and the paper's
-numbers: ``dcp_mm/apis/ablations.py``). Each row has a config (``configs/dcp/
-ablations/*.py``, or the full model ``configs/dcp/dcp_vitb16_cocostuff.py``;
+numbers: ``dcp_mm/apis/ablations.py``), or DPSeg-2, DPSeg-3 (DPSeg's prompt
+and decoder ablations, reconstructed: ``dcp_mm/apis/dpseg_ablations.py``,
+configs ``configs/dpseg/ablations/*.py``). Each row has a config
+(``configs/dcp/ablations/*.py``, or the full model
+``configs/dcp/dcp_vitb16_cocostuff.py``;
 for MAFTP, CDT / RC on and off on SED ConvNeXt-B, ``configs/maftp/
 ablations/*.py`` and ``configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py``,
 without paper numbers) and its checkpoint lives in ``DIR/<config stem>/``:
@@ -42,6 +45,7 @@ from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
                                    format_table, get_table, write_table)
 from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     resolve_benchmarks, run_benchmarks)
+from dcp_mm.apis.dpseg_ablations import DPSEG_TABLES
 from dcp_mm.engine import check_cfg_options
 from dcp_mm.utils.config_root import config_root
 # isort: on
@@ -51,13 +55,14 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 CONFIG_ROOT = config_root()
+ALL_TABLES = {**TABLES, **DPSEG_TABLES}
 DATASET_CONFIG_DIR = CONFIG_ROOT / '_base_' / 'datasets'
 
 
 def list_tables() -> str:
     """Every table with its rows and config files (all must exist)."""
     lines = [f'configs: {CONFIG_ROOT}']
-    for key, table in TABLES.items():
+    for key, table in ALL_TABLES.items():
         lines.append(f'{key}: {table.title}')
         for row in table.rows:
             path = row.config_path(CONFIG_ROOT)
@@ -73,7 +78,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='dcp_mm: train / evaluate the rows of one DCP-CLIP '
         'ablation table and print it in the paper\'s layout')
     parser.add_argument(
-        'table', nargs='?', choices=list(TABLES), help='the paper\'s table')
+        'table',
+        nargs='?',
+        choices=list(ALL_TABLES),
+        help='the paper\'s table')
     parser.add_argument(
         '--list',
         action='store_true',
@@ -221,7 +229,8 @@ def main(argv=None) -> str:
         return text
     if args.table is None or args.checkpoints is None:
         raise SystemExit('give TABLE and --checkpoints DIR (or --list)')
-    table: AblationTable = get_table(args.table)
+    table: AblationTable = DPSEG_TABLES.get(args.table) or get_table(
+        args.table)
     names: List[str] = list(args.dataset or table.benchmarks)
     # every check that needs no model comes first
     benchmarks = resolve_benchmarks(names, args.data_root, DATASET_CONFIG_DIR)

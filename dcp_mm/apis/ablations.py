@@ -100,7 +100,9 @@ class AblationRow:
         paper_extra: further numbers the paper reports for the row (Table
             VII: training memory / time, inference time), by column name.
         full_config: the config of the table's full model (DCP-CLIP's by
-            default); ``changed_keys`` are relative to it.
+            default; another method's for its own tables, e.g. MAFT+ or
+            :mod:`dcp_mm.apis.dpseg_ablations`); ``changed_keys`` are
+            relative to it.
     """
     label: str
     config: str

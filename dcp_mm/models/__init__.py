@@ -4,6 +4,7 @@ from .decode_heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .post_processors import *  # noqa: F401,F403
+from .prompt_banks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
 from .text_adapters import *  # noqa: F401,F403

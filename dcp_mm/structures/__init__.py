@@ -17,10 +17,12 @@ from .cost_features import CostFeatures, CostFeatureSpec, require_cost_features
 from .head_inputs import HeadInputs
 from .ov_seg_logits import OVSegLogits
 from .text_spec import TextSpec
+from .visual_prompts import VisualPrompts
 
 __all__ = [
     'CategorySelection', 'pad_selections', 'CLIPFeatureSpec',
     'CLIPImageFeatures', 'check_channels', 'CompositionError',
     'check_composition', 'part_name', 'CostFeatures', 'CostFeatureSpec',
-    'require_cost_features', 'HeadInputs', 'OVSegLogits', 'TextSpec'
+    'require_cost_features', 'HeadInputs', 'OVSegLogits', 'TextSpec',
+    'VisualPrompts'
 ]

@@ -7,6 +7,7 @@ from torch import Tensor
 from .category_selection import CategorySelection
 from .clip_image_features import CLIPImageFeatures
 from .cost_features import CostFeatures
+from .visual_prompts import VisualPrompts
 
 
 @dataclass
@@ -17,10 +18,13 @@ class HeadInputs:
         cost: the neck's :class:`CostFeatures` (B, K, ...).
         image: the backbone's :class:`CLIPImageFeatures`.
         selection: the K categories of each image (B, K).
+        visual_prompts: the selected categories' visual prompts (DPSeg,
+            (B, K, M, ...)), or None.
     """
     cost: CostFeatures
     image: CLIPImageFeatures
     selection: CategorySelection
+    visual_prompts: Optional[VisualPrompts] = None
 
     @property
     def inter_feats(self) -> List[Tensor]:

@@ -46,6 +46,15 @@ TINY_VIT_DCP = _TINY_COMMON + [
     'model.decode_head.window_size=4',
     'model.test_cfg.stride=(48,48)',
 ]
+# DPSeg's visual prompt bank: tiny prompts, exemplars of the sample data
+SAMPLE_COCO = Path(__file__).resolve().parents[2] / 'demo' / 'data' / \
+    'coco_stuff164k'
+TINY_BANK = [
+    'model.visual_prompt_bank.image_size=(64,64)',
+    'model.visual_prompt_bank.num_prompts=2',
+    'model.visual_prompt_bank.source.min_area=16',
+    f'model.visual_prompt_bank.source.dataset.data_root={SAMPLE_COCO}',
+]
 TINY_CDT = ['model.text_adapter.embed_dims=32']  # the tiny CLIP's D
 
 # config -> (base config, the parts it must have, tiny --cfg-options,
@@ -134,6 +143,22 @@ EXPECTED = {
                                        decode_head='DCPSpatialEnhancedHead',
                                        post_processor='DCPTagValidator'),
                                    TINY_VIT_DCP, set()),
+    'catseg-dualprompt_vitb16_cocostuff.py':
+    ('../catseg/catseg_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='CATSegClassPruning',
+         neck='CATSegAggregationNeck',
+         decode_head='CATSegUpsampleHead',
+         post_processor=None), TINY_VIT_CATSEG + TINY_BANK, CATSEG_NO_GRAD),
+    'dcp-dualprompt_vitb16_cocostuff.py':
+    ('../dcp/dcp_vitb16_cocostuff.py',
+     dict(
+         backbone='CLIPViTBackbone',
+         selector='DCPCategorySelector',
+         neck='DCPTextGuidedAlignNeck',
+         decode_head='DCPSpatialEnhancedHead',
+         post_processor='DCPTagValidator'), TINY_VIT_DCP + TINY_BANK, set()),
 }
 # config -> the auxiliary losses it trains with
 AUX_LOSSES = {
@@ -189,6 +214,10 @@ def test_parts(name):
     if name.startswith('dcp-cer'):
         assert model.decode_head.cer_topk == 8
         assert model.neck.with_ca and model.neck.with_sa
+    if 'dualprompt' in name:
+        assert model.type == 'DPSegEncoderDecoder'
+        assert model.neck.fusion == 'avg_embed'
+        assert model.visual_prompt_bank.type == 'VisualPromptBank'
     if name.startswith('dcp-cdt'):
         assert not model.neck.with_ca and not model.neck.with_sa
         assert model.text_adapter.embed_dims == 512
@@ -211,6 +240,8 @@ def test_builds_trains_and_predicts_tiny(name):
     model = MODELS.build(cfg.model)
     for part, kind in parts.items():
         module = getattr(model, part)
+        if part == 'selector' and kind is None:  # selector=None: keep all
+            kind = 'AllCategoriesSelector'
         assert (module if module is None else type(module).__name__) == \
             kind, part
     model.set_vocabulary(list(TINY_VOCABULARY), 'train')

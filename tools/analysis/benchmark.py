@@ -32,7 +32,16 @@ run once per T):
 * text (``--text``): cold vs cached vocabulary (time and number of text
   tower forwards) and truncated vs forced full (77-token) context on the
   first ``--text-prompts`` prompts of each vocabulary (per-prompt times and
-  the estimated total for all T x P prompts).
+  the estimated total for all T x P prompts);
+* DPSeg (``--dpseg``): at T = ``--dpseg-vocab-size`` (150), the visual
+  prompt bank's build time per category (cold, memory cache cleared; the
+  prompt source's own scan excluded) and its encoder passes on a repeated
+  vocabulary (0 = cache hit), the latency of one round and of two rounds
+  with the semantic-guided prompt refinement (cached text embeddings),
+  and the decode head's GFLOPs at K = ``--dpseg-decoder-k`` (16)
+  categories; models without a bank
+  (e.g. SED, the decoder DPSeg's is compared with) fill the decoder
+  columns only.
 
 Table II of DCP-CLIP (``--table2``, no config needed): total / learnable
 parameters and GFLOPs of CAT-Seg ViT-L, SED ConvNeXt-L and DCP-CLIP ViT-L
@@ -41,7 +50,7 @@ meta device (no weights, seconds; :mod:`dcp_mm.apis.table2`); printed and
 written to ``OUT_DIR/table2.md``.
 
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
-``OUT_DIR/{inference,training,text,plugins_cdt,plugins_rc}.csv``, a plot
+``OUT_DIR/{inference,training,text,plugins_cdt,plugins_rc,dpseg}.csv``, a plot
 ``OUT_DIR/benchmark.png``.
 
 Example (ViT-B/16 at 384 px)::
@@ -104,6 +113,9 @@ TEXT_COLS = ('config', 'T', 'prompts', 'cold_ms', 'cold_forwards', 'cached_ms',
              'cached_forwards', 'sample_prompts', 'truncated_ms_per_prompt',
              'full_ms_per_prompt', 'full_speedup', 'max_abs_diff',
              'est_truncated_s', 'est_full_s')
+DPSEG_COLS = ('config', 'T', 'bank_ms_per_category', 'bank_repeat_forwards',
+              'latency_ms', 'refined_latency_ms', 'refine_overhead',
+              'decoder_K', 'decoder_GFLOPs')
 
 
 # ----------------------------------------------------------------- helpers
@@ -558,6 +570,63 @@ def bench_aux_losses(name: str, model, args) -> List[dict]:
 
 
 # ------------------------------------------------------------------ text
+# ----------------------------------------------------------------- DPSeg
+def decoder_gflops(model, x: torch.Tensor,
+                   names: Sequence[str]) -> Tuple[int, float]:
+    """(K, GFLOPs) of the decode head alone on the categories ``names``
+    (fvcore convention, see :func:`gflops`)."""
+    model.set_vocabulary(list(names), 'test')
+    text = model.text_encoder(model.current_vocabulary())
+    head_inputs = model._head_inputs(x, text)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.decode_head.forward(head_inputs)
+    k = int(head_inputs.selection.indices.shape[1])
+    return k, counter.get_total_flops() / 2e9
+
+
+def bench_dpseg(name: str, model, x: torch.Tensor, args) -> List[dict]:
+    """One row of DPSEG_COLS: prompt bank, refinement cost, decoder FLOPs.
+    """
+    model.eval()
+    nan = float('nan')
+    t = args.dpseg_vocab_size
+    names = vocabulary(t)
+    row = dict(config=name, T=t)
+    bank = getattr(model, 'visual_prompt_bank', None)
+    with torch.no_grad():
+        if bank is not None:
+            # the source's one-off work (a dataset scan), not timed
+            bank.source(names, bank.num_prompts)
+            bank.clear_cache()
+            start = time.perf_counter()
+            bank(names)
+            row['bank_ms_per_category'] = round(
+                (time.perf_counter() - start) * 1e3 / t, 2)
+            before = bank.num_image_forwards
+            bank(names)
+            row['bank_repeat_forwards'] = bank.num_image_forwards - before
+        model.set_vocabulary(names, 'test')
+        model.text_encoder(names)  # cached vocabulary, as the other tables
+        refiner = getattr(model, 'prompt_refiner', None)
+        if refiner is not None:
+            model.prompt_refiner = None
+        one, _ = measure(lambda: model.predict(x), args.warmup, args.repeats)
+        row['latency_ms'] = round(one, 1)
+        if refiner is not None:
+            model.prompt_refiner = refiner
+            two, _ = measure(lambda: model.predict(x), args.warmup,
+                             args.repeats)
+            row['refined_latency_ms'] = round(two, 1)
+            row['refine_overhead'] = round(two / one, 2)
+        k, flops = decoder_gflops(model, x, names[:args.dpseg_decoder_k])
+        row.update(decoder_K=k, decoder_GFLOPs=round(flops, 3))
+    for col in DPSEG_COLS:
+        row.setdefault(col, nan)
+    print(f'[benchmark] {row}', flush=True)
+    return [row]
+
+
 def embed_prompts(encoder, prompts: Sequence[str],
                   full_context: bool) -> torch.Tensor:
     """(M,) prompts -> (M, D) L2-normalised, through ``encoder.text`` on the
@@ -809,6 +878,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar='T:VARIANT',
         help='per-stage times and a torch.profiler table of each config at '
         'these points, e.g. 847:k=16 847:tau=0')
+    parser.add_argument(
+        '--dpseg',
+        action='store_true',
+        help='DPSeg table: prompt bank build time, latency with and '
+        'without prompt refinement, decoder GFLOPs')
+    parser.add_argument('--dpseg-vocab-size', type=int, default=150)
+    parser.add_argument('--dpseg-decoder-k', type=int, default=16)
     parser.add_argument('--threads', type=int, help='torch threads')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     parser.add_argument(
@@ -824,8 +900,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--table2-categories must be >= 1')
     if args.names and len(args.names) != len(args.configs):
         parser.error('--names needs one name per config')
-    for t in args.vocab_sizes + (args.baseline_vocab_sizes
-                                 or []) + [args.plugin_vocab_size]:
+    for t in args.vocab_sizes + (args.baseline_vocab_sizes or []) + [
+            args.plugin_vocab_size, args.dpseg_vocab_size
+    ]:
         if t not in VOCABULARIES:
             parser.error(f'--vocab-sizes: {t} is not one of '
                          f'{sorted(VOCABULARIES)}')
@@ -841,6 +918,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(str(exc))
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if not 1 <= args.dpseg_decoder_k <= args.dpseg_vocab_size:
+        parser.error('--dpseg-decoder-k must be in [1, --dpseg-vocab-size]')
     for cfg in args.configs:
         if not osp.isfile(cfg):
             parser.error(f'config {cfg} not found')
@@ -866,7 +945,7 @@ def main(argv=None) -> Dict[str, List[dict]]:
         return dict(table2=rows)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, args.img_size, args.img_size, generator=gen)
-    infer, train, text, cdt, rc, text_ft = [], [], [], [], [], []
+    infer, train, text, cdt, rc, text_ft, dpseg = [], [], [], [], [], [], []
     for name, config in zip(names, args.configs):
         torch.manual_seed(0)
         model = build_model(config, args.cfg_options, args.img_size)
@@ -885,6 +964,8 @@ def main(argv=None) -> Dict[str, List[dict]]:
             rc += bench_aux_losses(name, model, args)
         if args.text:
             text += bench_text(name, model, args.vocab_sizes, args)
+        if args.dpseg:
+            dpseg += bench_dpseg(name, model, x, args)
         if args.train:
             train += bench_training(name, model, args.train_variants
                                     or args.variants, args)
@@ -925,6 +1006,12 @@ def main(argv=None) -> Dict[str, List[dict]]:
     if text:
         report += ['', '## Text encoder', '', markdown(text, TEXT_COLS)]
         write_csv(osp.join(args.out_dir, 'text.csv'), text, TEXT_COLS)
+    if dpseg:
+        report += [
+            '', '## DPSeg (visual prompts, refinement, decoder)', '',
+            markdown(dpseg, DPSEG_COLS)
+        ]
+        write_csv(osp.join(args.out_dir, 'dpseg.csv'), dpseg, DPSEG_COLS)
     if text_ft:
         report += [
             '', '## Text fine-tuning (COCO-Stuff vocabulary)', '',
@@ -947,7 +1034,8 @@ def main(argv=None) -> Dict[str, List[dict]]:
         inference=infer,
         training=train,
         text=text,
-        text_finetune=text_ft)
+        text_finetune=text_ft,
+        dpseg=dpseg)
 
 
 if __name__ == '__main__':

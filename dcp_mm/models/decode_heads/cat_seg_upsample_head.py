@@ -100,12 +100,12 @@ class CATSegUpsampleHead(BaseCostHead):
     def check_inputs(self, image: CLIPFeatureSpec,
                      cost: Optional[CostFeatureSpec], neck: str) -> None:
         """Needs d-channel cost features and the ViT block features."""
-        require_cost_features(self.part, cost, self.in_channels, None, neck)
         image.require_layout(self.part, 'grid')
         for i in self.inter_index:
             image.require_channels(
                 self.part, i, self.clip_channels,
                 'leave decode_head.clip_channels to the segmentor')
+        require_cost_features(self.part, cost, self.in_channels, None, neck)
 
     def forward(self, inputs: HeadInputs) -> Tensor:
         """:class:`HeadInputs` -> (B, K, h * 2^L, w * 2^L) logits."""

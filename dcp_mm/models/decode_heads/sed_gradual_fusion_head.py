@@ -178,8 +178,6 @@ class SEDGradualFusionHead(BaseCostHead):
                      cost: Optional[CostFeatureSpec], neck: str) -> None:
         """Needs cost features (d, P) and the backbone pyramid whose levels
         ``inter_index`` have the widths ``guidance_in_dims``."""
-        require_cost_features(self.part, cost, self.in_channels,
-                              self.num_templates, neck)
         image.require_layout(
             self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
             'CATSegUpsampleHead, which fuse ViT block features')
@@ -188,6 +186,8 @@ class SEDGradualFusionHead(BaseCostHead):
                 self.part, i, proj[0].in_channels,
                 'leave decode_head.guidance_in_dims and clip_channels to '
                 'the segmentor')
+        require_cost_features(self.part, cost, self.in_channels,
+                              self.num_templates, neck)
 
     # ------------------------------------------------------------------ CER
     @staticmethod

@@ -202,8 +202,6 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         block features at the patch grid (C_v = ``clip_channels``) with
         ``fuse_shallow_up`` or ``fuse_shallow_qk`` (and ``spatial_enhance``)
         and the attention map with ``spatial_enhance`` and ``fuse_attn``."""
-        p = self.num_templates if len(self.cost_up) else None
-        require_cost_features(self.part, cost, self.in_channels, p, neck)
         if len(self.shallow_up) or self.se_shallow is not None:
             fix = ('set decode_head.fuse_shallow_qk=False and '
                    'decode_head.fuse_shallow_up=False')
@@ -216,6 +214,8 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         if self.se_attn is not None:
             image.require_attention(self.part,
                                     'set decode_head.fuse_attn=False')
+        p = self.num_templates if len(self.cost_up) else None
+        require_cost_features(self.part, cost, self.in_channels, p, neck)
 
     def _attn_guidance(self, attn: Tensor, h: int, w: int) -> Tensor:
         """(B, N, N) attention rows -> (B, se_attn_dims, h, w)."""

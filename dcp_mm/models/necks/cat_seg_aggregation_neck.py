@@ -11,7 +11,8 @@ from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
                                CostFeatures, CostFeatureSpec, TextSpec)
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
-from ..layers.cost_volume import cosine_cost_volume
+from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
+                                       dual_prompt_cost_volume)
 from ..utils.arg_checks import check_positive_ints
 
 
@@ -63,6 +64,13 @@ class CATSegAggregationNeck(BaseModule):
         window_size: Swin window (12 on the 24 x 24 grid).
         pooling_size, test_pooling_size: class-attention pooling.
         pad_len: categories padded to this many tokens (256).
+        fusion: cost of text and visual prompts (DPSeg, Zhao et al. CVPR
+            2025, Table 2; :func:`~dcp_mm.models.layers.dual_prompt_cost.
+            dual_prompt_cost_volume`): ``'text_only'`` (default, the
+            method's own cost), ``'avg_embed'`` (DPSeg), ``'avg_cost'``,
+            ``'concat_cost'`` (2P cost channels), ``'visual_only'``. Other
+            than ``'text_only'`` needs ``visual_embeds`` (B, K, P, D) and
+            ``has_visual`` (B, K) at forward (DPSegEncoderDecoder).
 
     Shapes:
         dense_embeds: (B, D, h, w) joint-space patch embeddings;
@@ -88,8 +96,10 @@ class CATSegAggregationNeck(BaseModule):
                  pooling_size: PoolSize = (2, 2),
                  test_pooling_size: Optional[PoolSize] = (1, 1),
                  pad_len: int = 256,
+                 fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.fusion = check_fusion(fusion)
         check_positive_ints(
             embed_dims=embed_dims,
             num_templates=num_templates,
@@ -106,7 +116,8 @@ class CATSegAggregationNeck(BaseModule):
                              f'num_heads ({num_heads})')
         self.num_templates = num_templates
         self.embed_dims = embed_dims
-        self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
+        self.cost_embed = nn.Conv2d(
+            cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         self.appearance_proj = nn.Conv2d(
             embed_dims, appearance_dims, 3, padding=1)
         self.text_guidance_proj = nn.Linear(embed_dims, text_guidance_dims)
@@ -124,10 +135,11 @@ class CATSegAggregationNeck(BaseModule):
 
     @property
     def cost_spec(self) -> CostFeatureSpec:
-        """The sizes (d, P) of the :class:`CostFeatures` this neck gives."""
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
+        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
         return CostFeatureSpec(f'neck {type(self).__name__}',
                                self.cost_embed.out_channels,
-                               self.num_templates)
+                               self.cost_embed.in_channels)
 
     def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
         """Needs D-dim dense and text embeddings (the neck was built for
@@ -147,8 +159,12 @@ class CATSegAggregationNeck(BaseModule):
         t = t / t.norm(dim=-1, keepdim=True)
         return F.relu(self.text_guidance_proj(t))
 
-    def forward(self, dense_embeds: Tensor, text_embeds: Tensor,
-                selection: CategorySelection) -> CostFeatures:
+    def forward(self,
+                dense_embeds: Tensor,
+                text_embeds: Tensor,
+                selection: CategorySelection,
+                visual_embeds: Optional[Tensor] = None,
+                has_visual: Optional[Tensor] = None) -> CostFeatures:
         if text_embeds.dim() != 4 or text_embeds.shape[2] != \
                 self.num_templates:
             raise ValueError(
@@ -158,7 +174,9 @@ class CATSegAggregationNeck(BaseModule):
         if selection.valid.shape != (b, k):
             raise ValueError(f'selection {tuple(selection.valid.shape)} does '
                              f'not match the text embeddings (B={b}, K={k})')
-        cost_volume = cosine_cost_volume(dense_embeds, text_embeds)
+        cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
+                                              visual_embeds, has_visual,
+                                              self.fusion)
         # (B, K, P, h, w) -> (B*K, P, h, w) -> (B*K, d, h, w)
         x = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B, K, d, h, w)

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
                                CostFeatures, CostFeatureSpec, TextSpec)
-from ..layers.cost_volume import cosine_cost_volume
+from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
+                                       dual_prompt_cost_volume)
 from ..utils.arg_checks import check_positive_ints
 
 
@@ -74,6 +75,13 @@ class DCPTextGuidedAlignNeck(BaseModule):
             recipe, github.com/jiaosiyu1999/MAFT-Plus): C_0 is the max over
             the S synonyms of the cosine cost, (B, K, 1, h, w); needs
             ``num_templates=1`` (what that text encoder reports).
+        fusion: cost of text and visual prompts (DPSeg, Zhao et al. CVPR
+            2025, Table 2; :func:`~dcp_mm.models.layers.dual_prompt_cost.
+            dual_prompt_cost_volume`): ``'text_only'`` (default, the
+            method's own cost), ``'avg_embed'`` (DPSeg), ``'avg_cost'``,
+            ``'concat_cost'`` (2P cost channels), ``'visual_only'``. Other
+            than ``'text_only'`` needs ``visual_embeds`` (B, K, P, D) and
+            ``has_visual`` (B, K) at forward (DPSegEncoderDecoder).
 
     Shapes:
         dense_embeds: (B, D, h, w) F_p, joint space, not normalised.
@@ -99,8 +107,10 @@ class DCPTextGuidedAlignNeck(BaseModule):
                  use_cls_score: bool = True,
                  cls_score_scale: float = 100.0,
                  synonym_max: bool = False,
+                 fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.fusion = check_fusion(fusion)
         check_positive_ints(
             embed_dims=embed_dims,
             num_templates=num_templates,
@@ -125,7 +135,8 @@ class DCPTextGuidedAlignNeck(BaseModule):
         if guidance_dims is None:
             guidance_dims = embed_dims
         check_positive_ints(guidance_dims=guidance_dims)
-        self.cost_embed = nn.Conv2d(num_templates, cost_dims, 7, padding=3)
+        self.cost_embed = nn.Conv2d(
+            cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         if with_ca:
             in_g = embed_dims + (1 if use_cls_score else 0)
             # p: one learnable key/value token (1, d_g), truncated-normal
@@ -157,10 +168,11 @@ class DCPTextGuidedAlignNeck(BaseModule):
 
     @property
     def cost_spec(self) -> CostFeatureSpec:
-        """The sizes (d, P) of the :class:`CostFeatures` this neck gives."""
+        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
+        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
         return CostFeatureSpec(f'neck {type(self).__name__}',
                                self.cost_embed.out_channels,
-                               self.num_templates)
+                               self.cost_embed.in_channels)
 
     def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
         """Needs D-dim dense and text embeddings (the neck was built for
@@ -195,15 +207,21 @@ class DCPTextGuidedAlignNeck(BaseModule):
             pad = torch.cat([pad, pad.new_zeros(b, 1)], dim=1)
         return g, pad
 
-    def forward(self, dense_embeds: Tensor, text_embeds: Tensor,
-                selection: CategorySelection) -> CostFeatures:
+    def forward(self,
+                dense_embeds: Tensor,
+                text_embeds: Tensor,
+                selection: CategorySelection,
+                visual_embeds: Optional[Tensor] = None,
+                has_visual: Optional[Tensor] = None) -> CostFeatures:
         b, _, h, w = dense_embeds.shape
         k = text_embeds.shape[1]
         if text_embeds.shape[2] != self.num_templates and \
                 not self.synonym_max:
             raise ValueError(f'built for P={self.num_templates} templates, '
                              f'got P={text_embeds.shape[2]}')
-        cost_volume = cosine_cost_volume(dense_embeds, text_embeds)
+        cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
+                                              visual_embeds, has_visual,
+                                              self.fusion)
         if self.synonym_max:
             # (B, K, S, h, w) -> (B, K, 1, h, w): best synonym per pixel
             cost_volume = cost_volume.amax(dim=2, keepdim=True)

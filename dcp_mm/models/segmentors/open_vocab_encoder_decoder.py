@@ -104,6 +104,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         self.neck = MODELS.build(
             dict(dict(embed_dims=d, num_templates=p), **neck)) if neck \
             else None
+        if self.neck is not None:  # the cost channels (2P: concat_cost)
+            p = self.neck.cost_spec.num_templates
         self._init_decode_head(
             dict(
                 dict(num_templates=p, clip_channels=self.backbone.width),
@@ -152,6 +154,12 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         text_sel = selection.gather(text)  # (T, P, D) -> (B, K, P, D)
         if self.text_adapter is not None:
             text_sel = self.text_adapter(text_sel, image.dense_embeds)
+        return self._with_cost(image, text_sel, selection)
+
+    def _with_cost(self, image, text_sel: Tensor, selection) -> HeadInputs:
+        """The neck's cost features of the selected categories (a subclass
+        that feeds the neck more, e.g. DPSeg's visual prompts, overrides
+        this step only)."""
         return HeadInputs(
             self.neck(image.dense_embeds, text_sel, selection), image,
             selection)

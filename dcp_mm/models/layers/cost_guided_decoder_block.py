@@ -1,0 +1,141 @@
+"""One stage of DPSeg's cost-volume-guided decoder (CVGD).
+
+DPSeg (Zhao et al., CVPR 2025), Sec. "cost-volume-guided decoder": each of
+the 3 stages has a hybrid dilated convolution (dilations 1, 2, 4), an MLP,
+self-attention across categories and a x2 transposed convolution; the
+upsampled features are concatenated with that stage's guidance (visual cost
+volume, image features). Reconstruction choices (the paper's text was not
+available): the three dilated convolutions are depthwise 3x3 and
+sequential (hybrid dilated convolution as in Wang et al., WACV 2018), and
+with LayerNorm and a 4x MLP form one residual block laid out like a ConvNeXt
+block; the class self-attention and the fusion after the transposed conv
+are SED's (:class:`ClassTransformerLayer`, :class:`UpsampleBlock`), as in
+:class:`GradualFusionBlock`.
+"""
+from typing import Optional, Sequence
+
+import torch.nn as nn
+from timm.layers import Mlp
+from torch import Tensor
+
+from .class_linear_attention import ClassTransformerLayer, PoolSize
+from .upsample_block import UpsampleBlock
+
+
+class HybridDilatedBlock(nn.Module):
+    """Residual block: sequential depthwise 3x3 convs (dilations 1, 2, 4),
+    LayerNorm, MLP (C -> 4C -> C, GELU).
+
+    Args:
+        channels: C.
+        dilations: dilation of each depthwise conv.
+        mlp_ratio: hidden width of the MLP / C.
+
+    Shapes:
+        x: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self,
+                 channels: int,
+                 dilations: Sequence[int] = (1, 2, 4),
+                 mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f'dilations must be positive ints, got '
+                             f'{dilations!r}')
+        self.convs = nn.Sequential(*[
+            nn.Conv2d(
+                channels, channels, 3, padding=d, dilation=d, groups=channels)
+            for d in dilations
+        ])
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.mlp = Mlp(channels, int(channels * mlp_ratio))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.convs(x)
+        # (N, C, H, W) -> (N, H, W, C) -> back
+        y = self.mlp(self.norm(y.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return x + y
+
+
+class CostGuidedDecoderBlock(nn.Module):
+    """CVGD stage: HDC + MLP, class attention, ConvT x2, fuse guidance.
+
+    Args:
+        in_channels: C.
+        out_channels: output channels.
+        guidance_channels: G, projected image-feature channels (shared by
+            the K categories).
+        cost_guidance_channels: G_c, per-category guidance channels (the
+            embedded visual cost, or the upsampled initial cost), 0 for
+            none.
+        num_heads: class-attention heads.
+        pooling_size, test_pooling_size: class-attention pooling.
+        dilations: of the hybrid dilated convolution.
+
+    Shapes:
+        x: (B*K, C, H, W); guidance: (B, G, 2H, 2W); cost_guidance:
+        (B*K, G_c, 2H, 2W) or None when G_c = 0; valid: (B, K) bool or None;
+        returns (B*K, out, 2H, 2W).
+
+    Raises:
+        ValueError: ``guidance_channels >= in_channels``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        guidance_channels: int,
+        cost_guidance_channels: int,
+        num_heads: int = 4,
+        pooling_size: PoolSize = (2, 2),
+        test_pooling_size: Optional[PoolSize] = None,
+        dilations: Sequence[int] = (1, 2, 4)
+    ) -> None:
+        super().__init__()
+        up_channels = in_channels - guidance_channels
+        if up_channels < 1:
+            raise ValueError(
+                f'guidance_channels ({guidance_channels}) must be smaller '
+                f'than in_channels ({in_channels}): the transposed conv maps '
+                'C -> C - G.')
+        self.cost_guidance_channels = cost_guidance_channels
+        self.spatial = HybridDilatedBlock(in_channels, dilations)
+        self.attention = ClassTransformerLayer(
+            in_channels,
+            0,
+            num_heads,
+            pooling_size=pooling_size,
+            test_pooling_size=test_pooling_size,
+            pad_len=0)
+        self.fuse = UpsampleBlock(in_channels + cost_guidance_channels,
+                                  out_channels,
+                                  guidance_channels + cost_guidance_channels)
+        self.fuse.up = nn.ConvTranspose2d(
+            in_channels, up_channels, kernel_size=2, stride=2)
+
+    def forward(self,
+                x: Tensor,
+                guidance: Tensor,
+                cost_guidance: Optional[Tensor] = None,
+                valid: Optional[Tensor] = None) -> Tensor:
+        bk, c, h, w = x.shape
+        b = guidance.shape[0]
+        if bk % b:
+            raise ValueError(f'x has {bk} maps, not a multiple of the batch '
+                             f'size {b} of the guidance')
+        if (cost_guidance is None) != (self.cost_guidance_channels == 0):
+            raise ValueError(
+                f'built for {self.cost_guidance_channels} cost-guidance '
+                f'channels, got '
+                f'{None if cost_guidance is None else cost_guidance.shape}')
+        k = bk // b
+        x = self.spatial(x)
+        # (B*K, C, H, W) <-> (B, K, C, H, W)
+        x = self.attention(x.reshape(b, k, c, h, w), None, valid).flatten(0, 1)
+        # (B, G, 2H, 2W) -> (B*K, G, 2H, 2W)
+        maps = [guidance.repeat_interleave(k, dim=0)]
+        if cost_guidance is not None:
+            maps.append(cost_guidance)
+        return self.fuse(x, maps)
