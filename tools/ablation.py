@@ -3,10 +3,11 @@
     python tools/ablation.py TABLE --checkpoints DIR [--dataset NAME ...]
         [--train] [--paper] [--work-dir WORK_DIR] [--cfg-options K=V ...]
 
-TABLE is one of III, IV, V, VIa, VIb, VIc, VII, MAFTP (rows and the paper's
-numbers: ``dcp_mm/apis/ablations.py``), or DPSeg-2, DPSeg-3 (DPSeg's prompt
-and decoder ablations, reconstructed: ``dcp_mm/apis/dpseg_ablations.py``,
-configs ``configs/dpseg/ablations/*.py``). Each row has a config
+TABLE is one of the tables of the configs' metafiles (``--list``): III, IV,
+V, VIa, VIb, VIc, VII (``configs/dcp/metafile.yaml``), MAFTP
+(``configs/maftp/metafile.yaml``), DPSeg-2, DPSeg-3 (DPSeg's prompt and
+decoder ablations, reconstructed: ``configs/dpseg/metafile.yaml``). Each row
+has a config
 (``configs/dcp/ablations/*.py``, or the full model
 ``configs/dcp/dcp_vitb16_cocostuff.py``;
 for MAFTP, CDT / RC on and off on SED ConvNeXt-B, ``configs/maftp/
@@ -40,12 +41,13 @@ from typing import Dict, List, Optional, Sequence
 
 # isort: off
 import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
-from dcp_mm.apis.ablations import (TABLES, AblationRow, AblationTable,
-                                   checkpoint_iteration, find_checkpoint,
-                                   format_table, get_table, write_table)
-from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
-                                    resolve_benchmarks, run_benchmarks)
-from dcp_mm.apis.dpseg_ablations import DPSEG_TABLES
+from dcp_mm.evaluation.ablation_tables import (TABLES, AblationRow,
+                                               AblationTable,
+                                               checkpoint_iteration,
+                                               find_checkpoint, format_table,
+                                               get_table, write_table)
+from dcp_mm.evaluation.zero_shot import (BENCHMARKS, check_data_root,
+                                         resolve_benchmarks, run_benchmarks)
 from dcp_mm.engine import check_cfg_options
 from dcp_mm.utils.config_root import config_root
 # isort: on
@@ -55,14 +57,13 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 CONFIG_ROOT = config_root()
-ALL_TABLES = {**TABLES, **DPSEG_TABLES}
 DATASET_CONFIG_DIR = CONFIG_ROOT / '_base_' / 'datasets'
 
 
 def list_tables() -> str:
     """Every table with its rows and config files (all must exist)."""
     lines = [f'configs: {CONFIG_ROOT}']
-    for key, table in ALL_TABLES.items():
+    for key, table in TABLES.items():
         lines.append(f'{key}: {table.title}')
         for row in table.rows:
             path = row.config_path(CONFIG_ROOT)
@@ -78,10 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='dcp_mm: train / evaluate the rows of one DCP-CLIP '
         'ablation table and print it in the paper\'s layout')
     parser.add_argument(
-        'table',
-        nargs='?',
-        choices=list(ALL_TABLES),
-        help='the paper\'s table')
+        'table', nargs='?', choices=list(TABLES), help='the paper\'s table')
     parser.add_argument(
         '--list',
         action='store_true',
@@ -229,8 +227,7 @@ def main(argv=None) -> str:
         return text
     if args.table is None or args.checkpoints is None:
         raise SystemExit('give TABLE and --checkpoints DIR (or --list)')
-    table: AblationTable = DPSEG_TABLES.get(args.table) or get_table(
-        args.table)
+    table: AblationTable = get_table(args.table)
     names: List[str] = list(args.dataset or table.benchmarks)
     # every check that needs no model comes first
     benchmarks = resolve_benchmarks(names, args.data_root, DATASET_CONFIG_DIR)

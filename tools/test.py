@@ -20,9 +20,10 @@ from pathlib import Path
 
 # isort: off
 import dcp_mm  # noqa: F401  (installs the compat shims; must precede mmseg)
-from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
-                                    format_summary, resolve_benchmarks,
-                                    run_benchmarks, summary_row, write_summary)
+from dcp_mm.evaluation.zero_shot import (BENCHMARKS, check_data_root,
+                                         format_summary, resolve_benchmarks,
+                                         run_benchmarks, summary_row,
+                                         write_summary)
 from dcp_mm.datasets import check_image_folders, wrap_checked
 from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
                            setup_cpu_distributed)

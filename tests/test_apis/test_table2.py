@@ -1,8 +1,9 @@
 """DCP-CLIP Table II reproduced on the meta device (no weights)."""
 import pytest
 
-from dcp_mm.apis.table2 import (TABLE2_ROWS, build_meta_model, count_params,
-                                format_table2, protocol_views, table2_row)
+from dcp_mm.evaluation.complexity import (TABLE2_ROWS, build_meta_model,
+                                          count_params, format_table2,
+                                          protocol_views, table2_row)
 
 ROWS = {r.label: r for r in TABLE2_ROWS}
 

@@ -1,6 +1,7 @@
 """The ablation configs (configs/dcp/ablations, configs/maftp/ablations):
 each differs from its table's full model in exactly the keys its row of
-dcp_mm/apis/ablations.py declares, and each builds, trains one step and
+dcp_mm/evaluation/ablation_tables.py declares, and each builds, trains one
+step and
 predicts on the tiny CLIP architectures."""
 import argparse
 import ast
@@ -12,18 +13,24 @@ import torch
 from mmengine.config import Config, DictAction
 from mmseg.registry import MODELS
 
-from dcp_mm.apis.ablations import (ABLATION_CONFIG_DIR, CONFIG_ROOT,
-                                   FULL_MODEL_CONFIG, MAFTP_ABLATION_DIR,
-                                   MAFTP_FULL_CONFIG, TABLES, AblationRow,
-                                   ablation_rows)
+from dcp_mm.evaluation.ablation_tables import (CONFIG_ROOT, FULL_MODEL_CONFIG,
+                                               TABLES, AblationRow,
+                                               ablation_rows)
 from dcp_mm.testing import (TINY_CFG_OPTIONS, TINY_MAFTP_CFG_OPTIONS,
                             TINY_VOCABULARY, random_seg_batch)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ABLATION_CONFIG_DIR = 'dcp/ablations'
+MAFTP_FULL_CONFIG = 'maftp/maftp-cdt-rc_convnextb_cocostuff.py'
+MAFTP_ABLATION_DIR = 'maftp/ablations'
 ABLATION_DIRS = (ABLATION_CONFIG_DIR, MAFTP_ABLATION_DIR)
 CONFIG_FILES = sorted(
     p for d in ABLATION_DIRS for p in (REPO_ROOT / 'configs' / d).glob('*.py'))
-ROWS = ablation_rows()
+# DPSeg's rows: tests/test_configs/test_dpseg_configs.py
+ROWS = [
+    r for r in ablation_rows()
+    if r.full_config in (FULL_MODEL_CONFIG, MAFTP_FULL_CONFIG)
+]
 FULL_ROWS = [
     AblationRow('full model', FULL_MODEL_CONFIG),
     AblationRow(

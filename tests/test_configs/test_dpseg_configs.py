@@ -12,12 +12,13 @@ from mmengine.config import Config, DictAction
 from mmseg.registry import MODELS
 from test_ablation_configs import _covered, differing_keys
 
-from dcp_mm.apis.ablations import CONFIG_ROOT
-from dcp_mm.apis.dpseg_ablations import (DPSEG_ABLATION_DIR, DPSEG_FULL_CONFIG,
-                                         DPSEG_TABLES)
+from dcp_mm.evaluation.ablation_tables import CONFIG_ROOT, TABLES
 from dcp_mm.testing import TINY_VOCABULARY, random_seg_batch
 
 REPO = Path(__file__).resolve().parents[2]
+DPSEG_FULL_CONFIG = 'dpseg/dpseg_convnextb_cocostuff.py'
+DPSEG_ABLATION_DIR = 'dpseg/ablations'
+DPSEG_TABLES = {k: t for k, t in TABLES.items() if k.startswith('DPSeg')}
 DPSEG_DIR = REPO / 'configs' / 'dpseg'
 CONFIGS = sorted(DPSEG_DIR.rglob('*.py'))
 ABLATION_FILES = sorted((REPO / 'configs' / DPSEG_ABLATION_DIR).glob('*.py'))

@@ -7,7 +7,7 @@ from mmseg.registry import DATASETS, MODELS
 from PIL import Image
 
 from dcp_mm.datasets import BadSampleError, CheckedDataset
-from dcp_mm.engine.tiny_config import tiny_train_pipeline
+from dcp_mm.testing.tiny_config import tiny_train_pipeline
 
 SRC = 'coco_stuff164k/images/val2017/000000000139.jpg'
 

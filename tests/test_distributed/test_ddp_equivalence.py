@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcp_mm.engine.tiny_config import write_tiny_train_config
+from dcp_mm.testing.tiny_config import write_tiny_train_config
 
 pytestmark = pytest.mark.slow  # runs the tools in subprocesses
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from dcp_mm.engine.tiny_config import write_tiny_train_config
+from dcp_mm.testing.tiny_config import write_tiny_train_config
 
 pytestmark = pytest.mark.slow  # runs the tools in subprocesses
 

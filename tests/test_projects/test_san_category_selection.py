@@ -1,14 +1,13 @@
-"""projects/san_category_selection: SAN + DCP-CLIP DCS (tiny SAN)."""
+"""projects/san_dcp: SAN + DCP-CLIP DCS (tiny SAN)."""
 import pytest
 import torch
 from mmseg.registry import MODELS
 
 from dcp_mm.structures import CategorySelection, pad_selections
-from projects.san_category_selection.san_dcs import (SANWithCategorySelection,
-                                                     scatter_selected_logits)
-from projects.san_tag_validation.san_tv import san_clip_embeds
+from projects.san_dcp.san_dcp import (SANWithCategorySelection,
+                                      san_clip_embeds, scatter_selected_logits)
 
-CONFIG = ('san_category_selection/configs/'
+CONFIG = ('san_dcp/configs/'
           'san-vit-b16-dcs_coco-stuff164k-640x640.py')
 LOW = -100.0
 # the random tiny CLIP spreads the patch argmax (Eq. 3) over all 5 names;

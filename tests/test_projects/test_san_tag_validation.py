@@ -1,16 +1,14 @@
-"""projects/san_tag_validation: SAN + DCP-CLIP Tag Validation (tiny SAN)."""
+"""projects/san_dcp: SAN + DCP-CLIP Tag Validation (tiny SAN)."""
 import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmseg.models.segmentors import MultimodalEncoderDecoder
 from mmseg.registry import MODELS
 
-from projects.san_tag_validation.san_tv import (SANWithTagValidation,
-                                                san_class_names,
-                                                san_clip_embeds,
-                                                san_text_embeds)
+from projects.san_dcp.san_dcp import (SANWithTagValidation, san_class_names,
+                                      san_clip_embeds, san_text_embeds)
 
-CONFIG = 'san_tag_validation/configs/san-vit-b16-tv_coco-stuff164k-640x640.py'
+CONFIG = 'san_dcp/configs/san-vit-b16-tv_coco-stuff164k-640x640.py'
 VOCAB = ['cat', 'dog', 'sky', 'tree', 'road']
 
 

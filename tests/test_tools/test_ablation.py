@@ -1,4 +1,5 @@
-"""tools/ablation.py and dcp_mm/apis/ablations.py: the table definitions,
+"""tools/ablation.py and dcp_mm/evaluation/ablation_tables.py: the table
+definitions,
 the markdown / CSV layout (checked by hand), checkpoint discovery, the
 missing-checkpoint error, and one real run of Table VII on the tiny CLIP
 (2 training iterations per row, VOC-20 sample image)."""
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dcp_mm.apis.ablations import (TABLES, AblationRow, find_checkpoint,
-                                   format_table, format_table_csv, get_table,
-                                   write_table)
-from dcp_mm.apis.benchmarks import BENCHMARKS
+from dcp_mm.evaluation.ablation_tables import (TABLES, AblationRow,
+                                               find_checkpoint, format_table,
+                                               format_table_csv, get_table,
+                                               write_table)
+from dcp_mm.evaluation.zero_shot import BENCHMARKS
 from dcp_mm.testing import TINY_CFG_OPTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +34,28 @@ def _load_tool():
 
 # ------------------------------------------------------------ definitions
 def test_tables_are_complete():
+    # configs/{dcp,dpseg,maftp}/metafile.yaml, in folder order
     assert list(TABLES) == [
-        'III', 'IV', 'V', 'VIa', 'VIb', 'VIc', 'VII', 'MAFTP'
+        'III', 'IV', 'V', 'VIa', 'VIb', 'VIc', 'VII', 'DPSeg-2', 'DPSeg-3',
+        'MAFTP'
     ]
     sizes = {k: len(t.rows) for k, t in TABLES.items()}
-    assert sizes == dict(III=6, IV=4, V=3, VIa=2, VIb=3, VIc=4, VII=5, MAFTP=4)
+    assert sizes == {
+        'III': 6,
+        'IV': 4,
+        'V': 3,
+        'VIa': 2,
+        'VIb': 3,
+        'VIc': 4,
+        'VII': 5,
+        'DPSeg-2': 6,
+        'DPSeg-3': 5,
+        'MAFTP': 4
+    }
+    # DPSeg's tables: tests/test_configs/test_dpseg_configs.py
     for key, table in TABLES.items():
+        if key.startswith('DPSeg'):
+            continue
         assert table.key == key
         assert set(table.benchmarks) <= set(BENCHMARKS), key
         labels = [r.label for r in table.rows]
@@ -298,3 +316,24 @@ def test_row_dataclass_paths():
     assert not row.is_full_model
     assert row.config_path('/cfg') == Path(
         '/cfg/dcp/ablations/dcp-tau0_vitb16_cocostuff.py')
+
+
+def test_metafile_errors(tmp_path):
+    """A malformed metafile names the file and the missing key; a key used
+    twice is refused."""
+    from dcp_mm.evaluation.ablation_tables import load_tables
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'metafile.yaml'
+     ).write_text('Ablations:\n- Table: X\n  Title: t\n  Rows: []\n')
+    with pytest.raises(ValueError, match=r"metafile.yaml.*'Row header'"):
+        load_tables(tmp_path)
+    entry = ('- Table: X\n  Title: t\n  Row header: r\n  Benchmarks: '
+             '[ade150]\n  Full config: a/x.py\n  Rows:\n  - Label: full\n'
+             '    Config: a/x.py\n')
+    (tmp_path / 'a' / 'metafile.yaml').write_text('Ablations:\n' + entry)
+    table = load_tables(tmp_path)['X']
+    assert table.rows[0].is_full_model and table.benchmarks == ('ade150', )
+    (tmp_path / 'b').mkdir()
+    (tmp_path / 'b' / 'metafile.yaml').write_text('Ablations:\n' + entry)
+    with pytest.raises(ValueError, match='defined twice'):
+        load_tables(tmp_path)

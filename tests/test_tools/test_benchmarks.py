@@ -1,4 +1,5 @@
-"""Tests of dcp_mm.apis.benchmarks (benchmark resolution, summary, runs)."""
+"""Tests of dcp_mm.evaluation.zero_shot (benchmark resolution, summary,
+runs)."""
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,11 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from dcp_mm.apis.benchmarks import (BENCHMARKS, DATASET_CONFIG_DIR,
-                                    benchmark_config, check_data_root,
-                                    format_summary, format_summary_csv,
-                                    resolve_benchmarks, run_benchmarks,
-                                    summary_row, write_summary)
+from dcp_mm.evaluation.zero_shot import (BENCHMARKS, DATASET_CONFIG_DIR,
+                                         benchmark_config, check_data_root,
+                                         format_summary, format_summary_csv,
+                                         resolve_benchmarks, run_benchmarks,
+                                         summary_row, write_summary)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -298,7 +299,7 @@ def test_run_benchmarks_one_runner_one_checkpoint_load(tmp_path):
 def test_repeated_runs_merge_summary_rows(tmp_path):
     """Issue 9: tools/test.py twice into one work dir overwrote summary.md
     (the earlier benchmark's row was lost)."""
-    from dcp_mm.apis.benchmarks import read_summary_csv, write_summary
+    from dcp_mm.evaluation.zero_shot import read_summary_csv, write_summary
     ade = dict(
         benchmark='ade150', num_classes=150, mIoU=31.0, aAcc=70.0, mAcc=40.0)
     voc = dict(

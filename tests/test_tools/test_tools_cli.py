@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dcp_mm.apis.benchmarks import BENCHMARKS
+from dcp_mm.evaluation.zero_shot import BENCHMARKS
 
 pytestmark = pytest.mark.slow  # runs the tools in subprocesses
 

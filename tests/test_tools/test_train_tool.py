@@ -12,7 +12,7 @@ from dcp_mm.engine import (BF16AutocastOptimWrapper, CfgOptionsError,
                            check_cfg_options, fix_persistent_workers,
                            parse_cfg_options, setup_cpu_distributed,
                            unknown_cfg_option_keys)
-from dcp_mm.engine.tiny_config import MAIN_CONFIG
+from dcp_mm.testing.tiny_config import MAIN_CONFIG
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
 

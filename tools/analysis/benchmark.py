@@ -46,7 +46,8 @@ run once per T):
 Table II of DCP-CLIP (``--table2``, no config needed): total / learnable
 parameters and GFLOPs of CAT-Seg ViT-L, SED ConvNeXt-L and DCP-CLIP ViT-L
 (and the ViT-B / ConvNeXt-B rows) beside the paper's values, counted on the
-meta device (no weights, seconds; :mod:`dcp_mm.apis.table2`); printed and
+meta device (no weights, seconds; :mod:`dcp_mm.evaluation.complexity`);
+printed and
 written to ``OUT_DIR/table2.md``.
 
 Outputs: markdown tables on stdout and ``OUT_DIR/benchmark.md``, CSV files
@@ -75,7 +76,7 @@ from dcp_mm.datasets import (ADE20K_150_CLASSES, ADE20K_847_CLASSES,
                              COCO_STUFF_171_CLASSES, PASCAL_CONTEXT_59_CLASSES,
                              PASCAL_CONTEXT_459_CLASSES, PASCAL_VOC_20_CLASSES)
 from dcp_mm.engine import check_cfg_options
-from dcp_mm.apis.table2 import format_table2, table2
+from dcp_mm.evaluation.complexity import format_table2, table2
 # isort: on
 import torch
 import torch.nn as nn

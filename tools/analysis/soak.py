@@ -34,7 +34,7 @@ import dcp_mm  # noqa: F401  (compat shims; must precede mmseg)
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from dcp_mm.engine.tiny_config import tiny_train_config
+from dcp_mm.testing.tiny_config import tiny_train_config
 
 
 def rss_mib() -> float:

@@ -1,28 +1,26 @@
-"""The ablation tables of DCP-CLIP (Tables III-VII) and of MAFT+'s parts
-(``MAFTP``) for ``tools/ablation.py``.
+"""Ablation tables read from the configs' metafiles, for
+``tools/ablation.py``.
 
-Each table of the paper is an :class:`AblationTable`: its rows in the
-paper's order, each row an :class:`AblationRow` with
+Every method folder of the configs may hold a ``metafile.yaml`` (mmseg's
+metafile convention) with an ``Ablations`` list: each table of a paper in
+its order, each row with
 
-* the config that trains / evaluates it: ``configs/dcp/ablations/<name>.py``
-  (inheriting ``configs/dcp/dcp_vitb16_cocostuff.py`` and overriding only the
-  keys of the row), or the full model's config itself for the row that *is*
-  the full model (``+all with TV``, ``CA+SA``, ``tau = 0.5``, ...);
-* ``changed_keys``: the dotted config keys in which the row differs from the
-  full model (checked by ``tests/test_configs/test_ablation_configs.py``);
-* the paper's numbers (mIoU in %, per benchmark; Table VII also training
-  memory / time and inference time).
+* the config that trains / evaluates it (``configs/<method>/ablations/...``,
+  inheriting the method's full model and overriding only the row's keys),
+  or the full model's config itself for the row that *is* the full model;
+* ``Changed keys``: the dotted config keys in which the row differs from
+  the full model (checked by ``tests/test_configs/test_ablation_configs.py``);
+* ``Paper``: the paper's numbers (mIoU in %, per benchmark) and ``Paper
+  extra`` (Table VII: training memory / time and inference time); rows
+  whose numbers were not published or not retrievable have none (printed
+  as ``-``) rather than guessed ones.
 
-The ``MAFTP`` table switches MAFT+'s Content-Dependent Transfer (CDT) and
-Representation Compensation (RC) on and off on SED ConvNeXt-B with MAFT+'s
-CLIP recipe (full model ``configs/maftp/maftp-cdt-rc_convnextb_cocostuff.py``,
-rows in ``configs/maftp/ablations``). MAFT+'s own CDT / RC ablation numbers
-were not retrievable, so its rows carry no paper numbers (printed as ``-``)
-rather than guessed ones.
-
-Benchmark names are those of :data:`dcp_mm.apis.benchmarks.BENCHMARKS`:
-A-847 = ``ade847``, PC-459 = ``pc459``, A-150 = ``ade150``, PC-59 =
-``pc59``, PAS-20 = ``voc20``.
+The metafiles: ``configs/dcp/metafile.yaml`` (DCP-CLIP Tables III-VII),
+``configs/maftp/metafile.yaml`` (MAFT+'s CDT / RC on SED ConvNeXt-B),
+``configs/dpseg/metafile.yaml`` (DPSeg's prompt and decoder ablations,
+reconstructed). Benchmark names are those of
+:data:`dcp_mm.evaluation.zero_shot.BENCHMARKS` (A-847 = ``ade847``, PC-459
+= ``pc459``, A-150 = ``ade150``, PC-59 = ``pc59``, PAS-20 = ``voc20``).
 
 This module also finds a row's checkpoint (:func:`find_checkpoint`) and
 formats a table of results as markdown and CSV (:func:`format_table`,
@@ -35,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import yaml
+
 from ..utils.config_root import config_root
 
 PathLike = Union[str, Path]
@@ -43,20 +43,11 @@ CONFIG_ROOT: Path = config_root()
 """The shipped configs (package copy of a wheel, or ``<repo>/configs``)."""
 
 FULL_MODEL_CONFIG = 'dcp/dcp_vitb16_cocostuff.py'
-"""The full model (relative to :data:`CONFIG_ROOT`)."""
-
-ABLATION_CONFIG_DIR = 'dcp/ablations'
-"""Folder of the ablation configs (relative to :data:`CONFIG_ROOT`)."""
-
-MAFTP_FULL_CONFIG = 'maftp/maftp-cdt-rc_convnextb_cocostuff.py'
-"""The full model of the MAFT+ table (SED ConvNeXt-B + CDT + RC)."""
-
-MAFTP_ABLATION_DIR = 'maftp/ablations'
-"""Folder of the MAFT+ table's ablation configs."""
+"""DCP-CLIP's full model (relative to :data:`CONFIG_ROOT`)."""
 
 PAPER_BENCHMARKS: Tuple[str,
                         ...] = ('ade847', 'pc459', 'ade150', 'pc59', 'voc20')
-"""The paper's column order (A-847 / PC-459 / A-150 / PC-59 / PAS-20)."""
+"""The papers' column order (A-847 / PC-459 / A-150 / PC-59 / PAS-20)."""
 
 BENCHMARK_TITLES: Dict[str, str] = dict(
     ade847='A-847',
@@ -67,23 +58,6 @@ BENCHMARK_TITLES: Dict[str, str] = dict(
     voc20b='PAS-20b',
     cocostuff='COCO-171')
 """Column titles of the benchmarks (the paper's abbreviations)."""
-
-# groups of switches shared by several rows (dotted keys of the config)
-NO_DCS = ('model.selector', )
-NO_TGA = ('model.neck.with_ca', 'model.neck.with_sa')
-PLAIN_DECODER = ('model.decode_head.spatial_enhance',
-                 'model.decode_head.fuse_shallow_up',
-                 'model.decode_head.fuse_shallow_qk',
-                 'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
-# Table VI(c) "none": no fusion into the Swin Q/K; the U-Net path keeps F_s
-# ("without fusion, the decoder relies solely on shallow features")
-QK_FUSION = ('model.decode_head.fuse_shallow_qk',
-             'model.decode_head.fuse_cost', 'model.decode_head.fuse_attn')
-NO_TV = ('model.post_processor', )
-UNUSED_PARAMS = ('find_unused_parameters', )
-"""Rows without the attention guidance A leave the query projection of the
-last CLIP block without gradient; their configs set mmengine's
-``find_unused_parameters = True`` for distributed (DDP) training."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +75,7 @@ class AblationRow:
             VII: training memory / time, inference time), by column name.
         full_config: the config of the table's full model (DCP-CLIP's by
             default; another method's for its own tables, e.g. MAFT+ or
-            :mod:`dcp_mm.apis.dpseg_ablations`); ``changed_keys`` are
-            relative to it.
+            DPSeg); ``changed_keys`` are relative to it.
     """
     label: str
     config: str
@@ -156,181 +129,52 @@ class AblationTable:
                          f'{[r.label for r in self.rows]}')
 
 
-def _ablation(name: str) -> str:
-    return f'{ABLATION_CONFIG_DIR}/dcp-{name}_vitb16_cocostuff.py'
+def _table(entry: Mapping, source: Path) -> AblationTable:
+    """One ``Ablations`` entry of a metafile -> :class:`AblationTable`."""
+    try:
+        full = entry['Full config']
+        rows = tuple(
+            AblationRow(
+                label=str(r['Label']),
+                config=r['Config'],
+                changed_keys=tuple(r.get('Changed keys', ())),
+                paper=dict(r.get('Paper', {})),
+                paper_extra=dict(r.get('Paper extra', {})),
+                full_config=full) for r in entry['Rows'])
+        return AblationTable(
+            key=str(entry['Table']),
+            title=entry['Title'],
+            row_header=entry['Row header'],
+            benchmarks=tuple(entry['Benchmarks']),
+            rows=rows,
+            extra_columns=tuple(entry.get('Extra columns', ())))
+    except KeyError as e:
+        raise ValueError(f'{source}: an Ablations entry lacks the key {e}; '
+                         'see dcp_mm/evaluation/ablation_tables.py') from e
 
 
-def _paper(values: Sequence[float],
-           benchmarks: Sequence[str] = PAPER_BENCHMARKS) -> Dict[str, float]:
-    assert len(values) == len(benchmarks), (
-        f'{len(values)} numbers for {len(benchmarks)} benchmarks')
-    return dict(zip(benchmarks, values))
+def load_tables(root: Optional[PathLike] = None) -> Dict[str, AblationTable]:
+    """Every ablation table of the ``*/metafile.yaml`` files under
+    ``root`` (default :data:`CONFIG_ROOT`), by key, in file order.
+
+    Raises:
+        ValueError: a malformed entry, or two tables with one key.
+    """
+    tables: Dict[str, AblationTable] = {}
+    for path in sorted(Path(root or CONFIG_ROOT).glob('*/metafile.yaml')):
+        meta = yaml.safe_load(path.read_text()) or {}
+        for entry in meta.get('Ablations', []):
+            table = _table(entry, path)
+            if table.key in tables:
+                raise ValueError(f'{path}: table {table.key!r} is defined '
+                                 'twice')
+            tables[table.key] = table
+    return tables
 
 
-def _row(label: str,
-         name: Optional[str],
-         values: Sequence[float],
-         keys: Sequence[str] = (),
-         benchmarks: Sequence[str] = PAPER_BENCHMARKS,
-         extra: Optional[Mapping[str, float]] = None) -> AblationRow:
-    """``name=None``: the full model."""
-    return AblationRow(
-        label=label,
-        config=FULL_MODEL_CONFIG if name is None else _ablation(name),
-        changed_keys=tuple(keys),
-        paper=_paper(values, benchmarks),
-        paper_extra=dict(extra or {}))
-
-
-_FULL = (12.3, 19.7, 32.4, 58.1, 95.9)  # Table I, DCP-CLIP ViT-B/16
-_TAU_BENCHMARKS = ('ade847', 'ade150', 'voc20')
-_TAU_EXTRA = ('train_mem_gib', 'train_min', 'infer_s')
-
-
-def _tau_row(label: str, name: Optional[str], values: Sequence[float],
-             extra: Sequence[float]) -> AblationRow:
-    keys = ('model.selector.tau', ) if name else ()
-    return _row(
-        label,
-        name,
-        values,
-        keys,
-        benchmarks=_TAU_BENCHMARKS,
-        extra=dict(zip(_TAU_EXTRA, extra)))
-
-
-NO_CDT, NO_RC = 'model.text_adapter', 'model.aux_losses'
-
-
-def _maftp_row(label: str, name: Optional[str],
-               keys: Sequence[str]) -> AblationRow:
-    """A row of the MAFT+ table, without paper numbers (MAFT+'s CDT / RC
-    ablation was not retrievable; its cells stay empty, not guessed)."""
-    config = MAFTP_FULL_CONFIG if name is None else \
-        f'{MAFTP_ABLATION_DIR}/maftp-{name}_convnextb_cocostuff.py'
-    return AblationRow(
-        label=label,
-        config=config,
-        changed_keys=tuple(keys),
-        full_config=MAFTP_FULL_CONFIG)
-
-
-# yapf: disable
-# Each row: label, config name (None = the full model), the paper's numbers
-# (A-847, PC-459, A-150, PC-59, PAS-20), the keys that differ from the full
-# model.
-_TABLE_LIST = [
-    AblationTable(
-        key='III',
-        title='Table III: effect of each component',
-        row_header='components',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('baseline', 'baseline', (7.1, 14.4, 23.1, 52.6, 93.7),
-                 NO_DCS + NO_TGA + PLAIN_DECODER + NO_TV + UNUSED_PARAMS),
-            _row('+DCS', 'dcs-only', (7.4, 14.3, 23.3, 52.9, 93.6),
-                 NO_TGA + PLAIN_DECODER + NO_TV + UNUSED_PARAMS),
-            _row('+DCS+TGA', 'dcs-tga', (10.8, 17.7, 30.2, 56.3, 94.6),
-                 PLAIN_DECODER + NO_TV + UNUSED_PARAMS),
-            _row('+DCS+SED', 'dcs-sed', (11.3, 18.6, 31.5, 57.1, 94.5),
-                 NO_TGA + NO_TV),
-            _row('+DCS+TGA+SED', 'dcs-tga-sed',
-                 (12.1, 19.6, 32.2, 57.9, 95.7), NO_TV),
-            _row('+all with TV', None, _FULL),
-        )),
-    AblationTable(
-        key='IV',
-        title='Table IV: branches of the text-guided alignment',
-        row_header='TGA branches',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('none', 'tga-none', (11.4, 18.5, 31.2, 57.4, 94.4), NO_TGA),
-            _row('CA', 'tga-ca-only', (12.1, 19.3, 31.9, 57.6, 94.9),
-                 ('model.neck.with_sa', )),
-            _row('SA', 'tga-sa-only', (11.6, 18.7, 32.1, 57.9, 95.5),
-                 ('model.neck.with_ca', )),
-            _row('CA+SA', None, _FULL),
-        )),
-    AblationTable(
-        key='V',
-        title='Table V: textual guidance of the alignment (Eq. 7)',
-        row_header='textual guidance',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('full', None, _FULL),
-            _row('w/o s_c', 'tg-no-cls-score',
-                 (12.2, 19.5, 32.5, 57.6, 95.5),
-                 ('model.neck.use_cls_score', )),
-            _row('w/o s_c and p', 'tg-no-cls-score-no-prompt',
-                 (12.0, 19.1, 32.0, 57.0, 95.1),
-                 ('model.neck.use_cls_score', 'model.neck.use_prompt')),
-        )),
-    AblationTable(
-        key='VIa',
-        title='Table VI(a): spatial-enhance aggregation of the decoder',
-        row_header='aggregation',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('none', 'se-none', (11.0, 18.1, 30.8, 56.6, 94.7),
-                 ('model.decode_head.spatial_enhance', ) + UNUSED_PARAMS),
-            _row('Swin', None, _FULL),
-        )),
-    AblationTable(
-        key='VIb',
-        title='Table VI(b): number of decoder layers',
-        row_header='decoder layers',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('0', 'dec-0layer', (11.4, 18.8, 31.5, 57.0, 94.9),
-                 ('model.decode_head.num_layers', )),
-            _row('1', 'dec-1layer', (11.8, 19.4, 31.9, 57.6, 95.2),
-                 ('model.decode_head.num_layers', )),
-            _row('2', None, _FULL),
-        )),
-    AblationTable(
-        key='VIc',
-        title='Table VI(c): feature fusion in the decoder',
-        row_header='feature fusion',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _row('none', 'fuse-none', (11.6, 19.1, 31.3, 56.8, 94.7),
-                 QK_FUSION + UNUSED_PARAMS),
-            _row('+F_s', 'fuse-shallow', (11.8, 19.4, 31.8, 57.6, 95.5),
-                 QK_FUSION[1:] + UNUSED_PARAMS),
-            _row('+C_0', 'fuse-shallow-cost', (12.0, 19.5, 32.1, 57.8, 95.7),
-                 QK_FUSION[2:] + UNUSED_PARAMS),
-            _row('+A', None, _FULL),
-        )),
-    AblationTable(
-        key='VII',
-        title='Table VII: DCS threshold tau (Eq. 4)',
-        row_header='tau',
-        benchmarks=_TAU_BENCHMARKS,
-        extra_columns=_TAU_EXTRA,
-        rows=(  # (A-847, A-150, PAS-20), (memory GiB, train min, infer s)
-            _tau_row('0.9', 'tau0p9', (11.9, 32.0, 96.0), (12.1, 461.4, 0.19)),
-            _tau_row('0.8', 'tau0p8', (12.1, 32.2, 96.1), (12.6, 478.9, 0.19)),
-            _tau_row('0.5', None, (12.3, 32.4, 95.9), (13.2, 496.4, 0.20)),
-            _tau_row('0.2', 'tau0p2', (12.4, 32.6, 95.6), (15.5, 528.6, 0.22)),
-            _tau_row('0', 'tau0', (12.4, 32.5, 95.2), (20.1, 869.5, 0.51)),
-        )),
-    AblationTable(
-        key='MAFTP',
-        title=('MAFT+ parts on SED ConvNeXt-B: Content-Dependent Transfer '
-               '(CDT) and Representation Compensation (RC)'),
-        row_header='MAFT+ parts',
-        benchmarks=PAPER_BENCHMARKS,
-        rows=(
-            _maftp_row('none', 'none', (NO_CDT, NO_RC)),
-            _maftp_row('+CDT', 'norc', (NO_RC, )),
-            _maftp_row('+RC', 'nocdt', (NO_CDT, )),
-            _maftp_row('+CDT+RC', None, ()),
-        )),
-]
-# yapf: enable
-
-TABLES: Dict[str, AblationTable] = {t.key: t for t in _TABLE_LIST}
-"""All ablation tables by CLI key, in the paper's order."""
+TABLES: Dict[str, AblationTable] = load_tables()
+"""All ablation tables by CLI key (DCP-CLIP's first, in the paper's order).
+"""
 
 EXTRA_TITLES: Dict[str, str] = dict(
     train_mem_gib='train mem (GiB)',

@@ -11,9 +11,9 @@ from typing import Optional, Sequence, Union
 
 from mmengine.config import Config
 
-from dcp_mm.testing import TINY_CFG_OPTIONS
+from dcp_mm.engine.cfg_options import parse_cfg_options
 from dcp_mm.utils.config_root import config_root
-from .cfg_options import parse_cfg_options
+from . import TINY_CFG_OPTIONS
 
 # frequent in the sample COCO-Stuff images: a small vocabulary keeps the
 # tiny runs fast (the other categories map to the ignore index 255)

@@ -4,8 +4,7 @@
 _base_ = ['mmseg::san/san-vit-b16_coco-stuff164k-640x640.py']
 custom_imports = dict(
     imports=[
-        'dcp_mm', 'projects.san_tag_validation.san_tv',
-        'projects.san_category_selection.san_dcs'
+        'dcp_mm', 'projects.san_dcp.san_dcp'
     ],
     allow_failed_imports=False)
 model = dict(

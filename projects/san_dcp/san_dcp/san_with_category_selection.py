@@ -10,9 +10,8 @@ from torch import Tensor
 
 from dcp_mm.models.utils.vocabulary import check_label_values
 from dcp_mm.structures import CategorySelection
-from projects.san_tag_validation.san_tv import san_class_names, san_clip_embeds
-from projects.san_tag_validation.san_tv.san_clip_embeddings import (
-    DENSE_MODES, san_clip_inputs)
+from .san_clip_embeddings import (DENSE_MODES, san_class_names,
+                                  san_clip_embeds, san_clip_inputs)
 
 
 def scatter_selected_logits(logits: Tensor, union: Tensor,
@@ -84,7 +83,7 @@ class SANWithCategorySelection(MultimodalEncoderDecoder):
             be finite (-100, as dcp_mm; SAN's logits are at most
             ``exp(logit_scale)`` = 100 for CLIP).
         dense_mode: dense CLIP path for the selector, see
-            :func:`~projects.san_tag_validation.san_tv.san_clip_embeds`.
+            :func:`~projects.san_dcp.san_dcp.san_clip_embeds`.
         **kwargs: ``MultimodalEncoderDecoder`` arguments (SAN's config); the
             text encoder must append the background embedding
             (``cat_bg=True``, as SAN).
