@@ -1,13 +1,12 @@
 """Pascal Context-459 (full vocabulary) in CAT-Seg's detectron2 layout."""
-from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from .class_names import PASCAL_CONTEXT_459_CLASSES
-from .utils import check_wide_label_loader, reduce_zero_label_required
+from .wide_label_seg_dataset import WideLabelSegDataset
 
 
 @DATASETS.register_module()
-class PascalContext459Dataset(BaseSegDataset):
+class PascalContext459Dataset(WideLabelSegDataset):
     """Pascal Context-459, zero-shot evaluation set with 459 classes.
 
     Layout made by CAT-Seg's ``datasets/prepare_pascal_context_459.py``
@@ -50,9 +49,6 @@ class PascalContext459Dataset(BaseSegDataset):
                  reduce_zero_label: bool = False,
                  ignore_index: int = 459,
                  **kwargs) -> None:
-        reduce_zero_label_required(reduce_zero_label, False,
-                                   type(self).__name__,
-                                   'train id 0 is a class')
         super().__init__(
             ann_file=ann_file,
             img_suffix=img_suffix,
@@ -60,5 +56,3 @@ class PascalContext459Dataset(BaseSegDataset):
             reduce_zero_label=reduce_zero_label,
             ignore_index=ignore_index,
             **kwargs)
-        self._metainfo['ignore_index'] = self.ignore_index
-        check_wide_label_loader(self.pipeline.transforms, type(self).__name__)

@@ -1,5 +1,5 @@
 """Base class of the decode heads over cost features of K categories."""
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -9,7 +9,8 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
-                               CostFeatureSpec, HeadInputs)
+                               CostFeatureSpec, HeadInputs,
+                               require_cost_features)
 
 SELECTION_KEY = 'category_selection'
 """Metainfo key of a training sample: its row of the batch's
@@ -154,3 +155,37 @@ class BaseCostHead(BaseDecodeHead):
             size,
             mode='bilinear',
             align_corners=self.align_corners)
+
+
+def check_pyramid_inputs(head: BaseCostHead, image: CLIPFeatureSpec,
+                         cost: Optional[CostFeatureSpec], neck: str,
+                         inter_index: Sequence[int],
+                         guidance_proj: Sequence[nn.Module]) -> None:
+    """The composition check of the SED-style heads: the backbone pyramid
+    levels ``inter_index`` with the input widths of ``guidance_proj``
+    (each a ``Sequential`` starting with a conv), then the neck's cost
+    features (d, P).
+
+    Raises:
+        CompositionError: naming the head and the part at fault.
+    """
+    image.require_layout(
+        head.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
+        'CATSegUpsampleHead, which fuse ViT block features')
+    for i, proj in zip(inter_index, guidance_proj):
+        image.require_channels(
+            head.part, i, proj[0].in_channels,
+            'leave decode_head.guidance_in_dims and clip_channels to the '
+            'segmentor')
+    require_cost_features(head.part, cost, head.in_channels,
+                          head.num_templates, neck)
+
+
+def pyramid_guidance_in_dims(clip_channels: int, n: int,
+                             given: Optional[Sequence[int]]) -> Sequence[int]:
+    """Input widths of the SED-style heads' guidance projections: ``given``,
+    or the ConvNeXt pyramid below res5 (C/2, C/4, C/8, ... with C =
+    ``clip_channels``, SED's defaults)."""
+    if given is not None:
+        return given
+    return tuple(clip_channels // 2**(i + 1) for i in range(n))

@@ -13,11 +13,13 @@ from mmseg.utils import ConfigType
 from torch import Tensor
 
 from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
-                               VisualPrompts, require_cost_features)
+                               VisualPrompts)
 from ..layers.class_linear_attention import PoolSize
 from ..layers.cost_guided_decoder_block import CostGuidedDecoderBlock
 from ..layers.visual_prompts import pooled_cosine
-from .base_cost_head import BaseCostHead
+from ..utils.arg_checks import check_lengths
+from .base_cost_head import (BaseCostHead, check_pyramid_inputs,
+                             pyramid_guidance_in_dims)
 
 VISUAL_COST_LEVELS = ('none', 'one', 'three')
 
@@ -120,17 +122,15 @@ class DPSegCostGuidedHead(BaseCostHead):
                  loss_decode: ConfigType = dict(type='CategoryBCELoss'),
                  **kwargs) -> None:
         n = len(decoder_dims)
-        if guidance_in_dims is None:
-            guidance_in_dims = tuple(clip_channels // 2**(i + 1)
-                                     for i in range(n))
-        for name, seq in dict(
-                guidance_dims=guidance_dims,
-                visual_cost_dims=visual_cost_dims,
-                guidance_in_dims=guidance_in_dims,
-                inter_index=inter_index).items():
-            if len(seq) != n:
-                raise ValueError(f'{name} needs {n} entries (one per stage '
-                                 f'of decoder_dims), got {list(seq)}')
+        guidance_in_dims = pyramid_guidance_in_dims(clip_channels, n,
+                                                    guidance_in_dims)
+        check_lengths(
+            n,
+            'stage of decoder_dims',
+            guidance_dims=guidance_dims,
+            visual_cost_dims=visual_cost_dims,
+            guidance_in_dims=guidance_in_dims,
+            inter_index=inter_index)
         if visual_cost_levels not in VISUAL_COST_LEVELS:
             raise ValueError(f'visual_cost_levels must be one of '
                              f'{VISUAL_COST_LEVELS}, got '
@@ -199,16 +199,8 @@ class DPSegCostGuidedHead(BaseCostHead):
         """Needs cost features (d, P') and the backbone pyramid levels of
         ``inter_index`` with the widths of ``guidance_in_dims`` (the visual
         prompts are checked by :class:`DPSegEncoderDecoder`)."""
-        image.require_layout(
-            self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
-            'CATSegUpsampleHead, which fuse ViT block features')
-        for i, proj in zip(self.inter_index, self.guidance_proj):
-            image.require_channels(
-                self.part, i, proj[0].in_channels,
-                'leave decode_head.guidance_in_dims and clip_channels to '
-                'the segmentor')
-        require_cost_features(self.part, cost, self.in_channels,
-                              self.num_templates, neck)
+        check_pyramid_inputs(self, image, cost, neck, self.inter_index,
+                             self.guidance_proj)
 
     def visual_cost(self, stage: int, feats: Tensor,
                     visual: VisualPrompts) -> Tensor:

@@ -14,11 +14,12 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
-                               CostFeatureSpec, HeadInputs,
-                               require_cost_features)
+                               CostFeatureSpec, HeadInputs)
 from ..layers.class_linear_attention import PoolSize
 from ..layers.gradual_fusion_block import GradualFusionBlock
-from .base_cost_head import BaseCostHead, attach_selection
+from ..utils.arg_checks import check_lengths
+from .base_cost_head import (BaseCostHead, attach_selection,
+                             check_pyramid_inputs, pyramid_guidance_in_dims)
 
 
 @MODELS.register_module()
@@ -121,17 +122,15 @@ class SEDGradualFusionHead(BaseCostHead):
                  **kwargs) -> None:
         n = len(decoder_dims)
         cost_guidance_dims = tuple(cost_guidance_dims or guidance_dims)
-        if guidance_in_dims is None:
-            guidance_in_dims = tuple(clip_channels // 2**(i + 1)
-                                     for i in range(n))
-        for name, seq in dict(
-                guidance_dims=guidance_dims,
-                cost_guidance_dims=cost_guidance_dims,
-                guidance_in_dims=guidance_in_dims,
-                inter_index=inter_index).items():
-            if len(seq) != n:
-                raise ValueError(f'{name} needs {n} entries (one per stage '
-                                 f'of decoder_dims), got {list(seq)}')
+        guidance_in_dims = pyramid_guidance_in_dims(clip_channels, n,
+                                                    guidance_in_dims)
+        check_lengths(
+            n,
+            'stage of decoder_dims',
+            guidance_dims=guidance_dims,
+            cost_guidance_dims=cost_guidance_dims,
+            guidance_in_dims=guidance_in_dims,
+            inter_index=inter_index)
         if cer_topk is not None and (not isinstance(cer_topk, int)
                                      or cer_topk < 1):
             raise ValueError(f'cer_topk must be None or a positive int, got '
@@ -178,16 +177,8 @@ class SEDGradualFusionHead(BaseCostHead):
                      cost: Optional[CostFeatureSpec], neck: str) -> None:
         """Needs cost features (d, P) and the backbone pyramid whose levels
         ``inter_index`` have the widths ``guidance_in_dims``."""
-        image.require_layout(
-            self.part, 'pyramid', 'use DCPSpatialEnhancedHead or '
-            'CATSegUpsampleHead, which fuse ViT block features')
-        for i, proj in zip(self.inter_index, self.guidance_proj):
-            image.require_channels(
-                self.part, i, proj[0].in_channels,
-                'leave decode_head.guidance_in_dims and clip_channels to '
-                'the segmentor')
-        require_cost_features(self.part, cost, self.in_channels,
-                              self.num_templates, neck)
+        check_pyramid_inputs(self, image, cost, neck, self.inter_index,
+                             self.guidance_proj)
 
     # ------------------------------------------------------------------ CER
     @staticmethod

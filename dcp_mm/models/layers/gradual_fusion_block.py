@@ -14,8 +14,8 @@ import torch.nn as nn
 from timm.models.convnext import ConvNeXtBlock
 from torch import Tensor
 
-from .class_linear_attention import ClassTransformerLayer, PoolSize
-from .upsample_block import UpsampleBlock
+from .class_linear_attention import PoolSize
+from .upsample_block import class_attention_and_fuse
 
 
 class GradualFusionBlock(nn.Module):
@@ -62,28 +62,13 @@ class GradualFusionBlock(nn.Module):
                  test_pooling_size: Optional[PoolSize] = None,
                  layer_scale_init: float = 1.0) -> None:
         super().__init__()
-        up_channels = in_channels - guidance_channels
-        if up_channels < 1:
-            raise ValueError(
-                f'guidance_channels ({guidance_channels}) must be smaller '
-                f'than in_channels ({in_channels}): the transposed conv maps '
-                'C -> C - G (SED).')
         self.cnext = ConvNeXtBlock(
             in_channels,
             kernel_size=kernel_size,
             ls_init_value=layer_scale_init)
-        self.attention = ClassTransformerLayer(
-            in_channels,
-            0,
-            num_heads,
-            pooling_size=pooling_size,
-            test_pooling_size=test_pooling_size,
-            pad_len=0)
-        self.fuse = UpsampleBlock(in_channels + cost_guidance_channels,
-                                  out_channels,
-                                  guidance_channels + cost_guidance_channels)
-        self.fuse.up = nn.ConvTranspose2d(
-            in_channels, up_channels, kernel_size=2, stride=2)
+        self.attention, self.fuse = class_attention_and_fuse(
+            in_channels, out_channels, guidance_channels,
+            cost_guidance_channels, num_heads, pooling_size, test_pooling_size)
 
     def forward(self,
                 x: Tensor,

@@ -3,21 +3,20 @@ from typing import Optional
 
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
-                               CostFeatures, CostFeatureSpec, TextSpec)
+from dcp_mm.structures import CategorySelection, CostFeatures
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
 from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
 from ..utils.arg_checks import check_positive_ints
+from .base_cost_neck import BaseCostNeck
 
 
 @MODELS.register_module()
-class CATSegAggregationNeck(BaseModule):
+class CATSegAggregationNeck(BaseCostNeck):
     """Cost volume, embedding and CAT-Seg's spatial + class aggregation.
 
     Official ``Aggregator.forward`` steps 1, 3, 4, 6 and 7
@@ -64,13 +63,9 @@ class CATSegAggregationNeck(BaseModule):
         window_size: Swin window (12 on the 24 x 24 grid).
         pooling_size, test_pooling_size: class-attention pooling.
         pad_len: categories padded to this many tokens (256).
-        fusion: cost of text and visual prompts (DPSeg, Zhao et al. CVPR
-            2025, Table 2; :func:`~dcp_mm.models.layers.dual_prompt_cost.
-            dual_prompt_cost_volume`): ``'text_only'`` (default, the
-            method's own cost), ``'avg_embed'`` (DPSeg), ``'avg_cost'``,
-            ``'concat_cost'`` (2P cost channels), ``'visual_only'``. Other
-            than ``'text_only'`` needs ``visual_embeds`` (B, K, P, D) and
-            ``has_visual`` (B, K) at forward (DPSegEncoderDecoder).
+        fusion: cost of text and visual prompts, as
+            :class:`DCPTextGuidedAlignNeck`'s ``fusion`` (DPSeg's
+            dual-prompt cost; ``'text_only'`` by default).
 
     Shapes:
         dense_embeds: (B, D, h, w) joint-space patch embeddings;
@@ -132,26 +127,6 @@ class CATSegAggregationNeck(BaseModule):
                 test_pooling_size=test_pooling_size,
                 pad_len=pad_len) for _ in range(num_layers)
         ])
-
-    @property
-    def cost_spec(self) -> CostFeatureSpec:
-        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
-        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
-        return CostFeatureSpec(f'neck {type(self).__name__}',
-                               self.cost_embed.out_channels,
-                               self.cost_embed.in_channels)
-
-    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
-        """Needs D-dim dense and text embeddings (the neck was built for
-        ``embed_dims``) and P = ``num_templates`` templates.
-
-        Raises:
-            CompositionError: naming this neck and the part at fault.
-        """
-        part = f'neck {type(self).__name__}'
-        image.require_embed_dims(part, self.embed_dims,
-                                 'leave neck.embed_dims to the segmentor')
-        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor) -> Tensor:
         """Step 6: (B, K, P, D) -> (B, K, G_t), ReLU'd."""

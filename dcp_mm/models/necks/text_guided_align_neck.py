@@ -5,20 +5,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
-from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
-                               CostFeatures, CostFeatureSpec, TextSpec)
+from dcp_mm.structures import CategorySelection, CostFeatures
 from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
                                        dual_prompt_cost_volume)
 from ..utils.arg_checks import check_positive_ints
+from .base_cost_neck import BaseCostNeck
 
 
 @MODELS.register_module()
-class DCPTextGuidedAlignNeck(BaseModule):
+class DCPTextGuidedAlignNeck(BaseCostNeck):
     """Build the cost volume of the selected categories and align it with text.
 
     Eq. 6: ``C_0 = cos(F_p, E_sel)`` per template (B, K, P, h, w), embedded by
@@ -165,26 +164,6 @@ class DCPTextGuidedAlignNeck(BaseModule):
             self.sa_norm1 = nn.LayerNorm(cost_dims)
             self.sa_mlp = Mlp(cost_dims, int(cost_dims * mlp_ratio))
             self.sa_norm2 = nn.LayerNorm(cost_dims)
-
-    @property
-    def cost_spec(self) -> CostFeatureSpec:
-        """The sizes (d, P) of the :class:`CostFeatures` this neck gives (P:
-        the cost-volume channels, 2P with ``fusion='concat_cost'``)."""
-        return CostFeatureSpec(f'neck {type(self).__name__}',
-                               self.cost_embed.out_channels,
-                               self.cost_embed.in_channels)
-
-    def check_inputs(self, image: CLIPFeatureSpec, text: TextSpec) -> None:
-        """Needs D-dim dense and text embeddings (the neck was built for
-        ``embed_dims``) and P = ``num_templates`` templates.
-
-        Raises:
-            CompositionError: naming this neck and the part at fault.
-        """
-        part = f'neck {type(self).__name__}'
-        image.require_embed_dims(part, self.embed_dims,
-                                 'leave neck.embed_dims to the segmentor')
-        text.require(part, self.embed_dims, self.num_templates)
 
     def text_guidance(self, text_embeds: Tensor,
                       selection: CategorySelection) -> Tuple[Tensor, Tensor]:

@@ -1,13 +1,11 @@
 """DPSeg's visual prompt encoder with a cached bank of prompt embeddings."""
 import copy
-import hashlib
-import os
-import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -16,6 +14,7 @@ from torch import Tensor
 
 from dcp_mm.structures import VisualPrompts
 from ..utils.arg_checks import check_positive_ints
+from ..utils.fingerprint import CachedWeightsMixin
 from ..utils.vocabulary import check_vocabulary
 
 CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
@@ -23,7 +22,7 @@ CLIP_STD = (68.5005327, 66.6321579, 70.3231630)
 
 
 @MODELS.register_module()
-class VisualPromptBank(BaseModule):
+class VisualPromptBank(CachedWeightsMixin, BaseModule):
     """Frozen CLIP image embeddings of every category's visual prompts.
 
     DPSeg (Zhao et al., CVPR 2025), Sec. "visual prompt encoder": a frozen
@@ -64,6 +63,9 @@ class VisualPromptBank(BaseModule):
     Raises:
         ValueError: bad sizes, a missing source or encoder.
     """
+
+    cache_prefix = 'visual_prompts'
+    """File name prefix of the disk cache."""
 
     def __init__(self,
                  *,
@@ -115,34 +117,14 @@ class VisualPromptBank(BaseModule):
         return self.encoder.embed_dims
 
     # ---------------------------------------------------------------- cache
-    def clear_cache(self) -> None:
-        """Forget the in-memory prompts (the disk cache is kept)."""
-        self._memory.clear()
-        self._fingerprint = (None, '')
-
-    def weights_fingerprint(self) -> str:
-        """SHA-1 of the encoder's parameter names and bytes."""
-        params = list(self.encoder.named_parameters())
-        stamp = tuple(
-            (p._version, p.data_ptr(), p.dtype, p.device) for _, p in params)
-        if self._fingerprint[0] != stamp:
-            sha = hashlib.sha1()
-            for name, p in params:
-                sha.update(name.encode())
-                data = p.detach().cpu().contiguous().reshape(-1)
-                sha.update(data.view(torch.uint8).numpy().tobytes())
-            self._fingerprint = (stamp, sha.hexdigest())
-        return self._fingerprint[1]
+    def _fingerprinted_module(self) -> nn.Module:
+        return self.encoder
 
     def cache_key(self, names: Sequence[str]) -> tuple:
         """(vocabulary, source, M, image size, encoder weights)."""
         return (tuple(names), type(self.source).__name__,
                 self.source.fingerprint(names), self.num_prompts,
                 self.image_size, self.weights_fingerprint())
-
-    def _disk_path(self, key: tuple) -> str:
-        digest = hashlib.sha1(repr(key).encode()).hexdigest()
-        return osp.join(self.cache_dir, f'visual_prompts_{digest}.pth')
 
     # ------------------------------------------------------------- encoding
     @property
@@ -270,27 +252,17 @@ class VisualPromptBank(BaseModule):
         names = check_vocabulary(class_names, 'class_names')
         key = self.cache_key(names)
         hit = self._memory.get(key)
-        if hit is None and self.cache_dir is not None:
-            path = self._disk_path(key)
-            if osp.isfile(path):
-                saved = torch.load(path, map_location='cpu', weights_only=True)
-                if saved.get('key') == repr(key):
-                    hit = VisualPrompts(saved['embeds'],
-                                        list(saved['stage_embeds']),
-                                        saved['valid'])
+        saved = self._load_disk(key) if hit is None else None
+        if saved is not None:
+            hit = VisualPrompts(saved['embeds'], list(saved['stage_embeds']),
+                                saved['valid'])
         if hit is None:
             hit = self._build(names)
-            if self.cache_dir is not None:
-                os.makedirs(self.cache_dir, exist_ok=True)
-                path = self._disk_path(key)
-                tmp = f'{path}.{os.getpid()}.tmp'
-                torch.save(
-                    dict(
-                        key=repr(key),
-                        embeds=hit.embeds,
-                        stage_embeds=hit.stage_embeds,
-                        valid=hit.valid), tmp)
-                os.replace(tmp, path)
+            self._save_disk(
+                key,
+                embeds=hit.embeds,
+                stage_embeds=hit.stage_embeds,
+                valid=hit.valid)
         self._memory[key] = hit
         self._memory.move_to_end(key)
         while len(self._memory) > 8:

@@ -1,7 +1,4 @@
 """CLIP text encoder: class names x prompt templates -> text embeddings."""
-import hashlib
-import os
-import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Sequence
 
@@ -17,6 +14,7 @@ from dcp_mm.structures import TextSpec
 from ..clip.builder import (FINETUNE_MODES, apply_finetune, build_clip_model,
                             split_qkv_projections, tokenizer_name)
 from ..utils.arg_checks import check_positive_ints
+from ..utils.fingerprint import CachedWeightsMixin
 from ..utils.prompt_templates import TemplatesLike, resolve_templates
 from ..utils.vocabulary import check_vocabulary, split_synonyms
 
@@ -66,7 +64,7 @@ class CLIPTextTower(nn.Module):
 
 
 @MODELS.register_module()
-class OpenCLIPTextEncoder(BaseModule):
+class OpenCLIPTextEncoder(CachedWeightsMixin, BaseModule):
     """Embed a vocabulary with the open_clip CLIP text tower.
 
     Every class name is put into P templates; the prompt embedding is taken
@@ -125,6 +123,9 @@ class OpenCLIPTextEncoder(BaseModule):
         ValueError: bad templates / synonyms / finetune / chunk_size.
     """
 
+    cache_prefix = 'text_embeds'
+    """File name prefix of the disk cache."""
+
     def __init__(self,
                  *,
                  model_name: str = 'ViT-B-16',
@@ -180,24 +181,8 @@ class OpenCLIPTextEncoder(BaseModule):
         return TextSpec(f'text_encoder {type(self).__name__}', self.embed_dims,
                         self.num_templates)
 
-    def clear_cache(self) -> None:
-        """Forget the in-memory embeddings (the disk cache is kept)."""
-        self._memory.clear()
-        self._fingerprint = (None, '')
-
-    def weights_fingerprint(self) -> str:
-        """SHA-1 of the text tower's parameter names and bytes."""
-        params = list(self.text.named_parameters())
-        stamp = tuple(
-            (p._version, p.data_ptr(), p.dtype, p.device) for _, p in params)
-        if self._fingerprint[0] != stamp:
-            sha = hashlib.sha1()
-            for name, p in params:
-                sha.update(name.encode())
-                data = p.detach().cpu().contiguous().reshape(-1)
-                sha.update(data.view(torch.uint8).numpy().tobytes())
-            self._fingerprint = (stamp, sha.hexdigest())
-        return self._fingerprint[1]
+    def _fingerprinted_module(self) -> nn.Module:
+        return self.text
 
     @property
     def has_trainable_params(self) -> bool:
@@ -287,10 +272,6 @@ class OpenCLIPTextEncoder(BaseModule):
             start += n
         return torch.stack(per_class)  # (T, S, D)
 
-    def _disk_path(self, key: tuple) -> str:
-        digest = hashlib.sha1(repr(key).encode()).hexdigest()
-        return osp.join(self.cache_dir, f'text_embeds_{digest}.pth')
-
     def forward(self, class_names: Sequence[str]) -> Tensor:
         """Embed a vocabulary.
 
@@ -312,21 +293,13 @@ class OpenCLIPTextEncoder(BaseModule):
                self.synonyms, self.weights_fingerprint())
         device = self.text.positional_embedding.device
         hit = self._memory.get(key)
-        if hit is None and self.cache_dir is not None:
-            path = self._disk_path(key)
-            if osp.isfile(path):
-                saved = torch.load(path, map_location='cpu', weights_only=True)
-                if saved.get('key') == repr(key):
-                    hit = saved['embeds']
+        if hit is None:
+            saved = self._load_disk(key)
+            hit = saved['embeds'] if saved is not None else None
         if hit is None:
             with torch.no_grad():
                 hit = self._encode(names).detach()
-            if self.cache_dir is not None:
-                os.makedirs(self.cache_dir, exist_ok=True)
-                path = self._disk_path(key)
-                tmp = f'{path}.{os.getpid()}.tmp'
-                torch.save(dict(key=repr(key), embeds=hit.cpu()), tmp)
-                os.replace(tmp, path)
+            self._save_disk(key, embeds=hit.cpu())
         self._memory[key] = hit
         self._memory.move_to_end(key)
         while len(self._memory) > 8:

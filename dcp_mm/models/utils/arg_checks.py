@@ -13,3 +13,18 @@ def check_positive_ints(**values: object) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f'{name} must be a positive int, got {value!r}')
+
+
+def check_lengths(n: int, per: str, **sequences: object) -> None:
+    """Refuse sequences that do not have ``n`` entries.
+
+    Example: ``check_lengths(3, 'stage of decoder_dims', guidance_dims=g)``.
+
+    Raises:
+        ValueError: ``'<name> needs <n> entries (one per <per>), got [...]'``
+            for the first offending keyword.
+    """
+    for name, seq in sequences.items():
+        if len(seq) != n:
+            raise ValueError(f'{name} needs {n} entries (one per {per}), got '
+                             f'{list(seq)}')
