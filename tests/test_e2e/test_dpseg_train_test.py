@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,7 @@ def run(args, cwd):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_dpseg_train_then_test_with_refinement(shared_data, tmp_path):
     (tmp_path / 'data').symlink_to(shared_data)
     work = tmp_path / 'work'
