@@ -17,6 +17,7 @@ from torch import Tensor
 from ..layers.guided_swin_block import GuidedSwinBlock
 from ..layers.structures import CategorySelection, CostFeatures
 from ..layers.upsample_block import UpsampleBlock
+from ..losses.category_bce_loss import constant_prediction_bce
 
 
 @MODELS.register_module()
@@ -285,6 +286,8 @@ class DCPSpatialEnhancedHead(BaseDecodeHead):
             losses[loss_fn.loss_name] = losses.get(loss_fn.loss_name, 0) + \
                 loss_fn(seg_logits, seg_label, selection,
                         ignore_index=self.ignore_index)
+        losses['bce_baseline'] = constant_prediction_bce(  # 1/K level
+            seg_label, selection, self.ignore_index)
         return losses
 
     def predict_by_feat(self, seg_logits: Tensor,

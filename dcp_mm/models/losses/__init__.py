@@ -1,4 +1,4 @@
 """Losses."""
-from .category_bce_loss import CategoryBCELoss
+from .category_bce_loss import CategoryBCELoss, constant_prediction_bce
 
-__all__ = ['CategoryBCELoss']
+__all__ = ['CategoryBCELoss', 'constant_prediction_bce']
