@@ -17,6 +17,7 @@ from ..layers.structures import CategorySelection
 from ..layers.tensor_contract import check_tensor_contracts
 from ..layers.vocabulary import (VocabularyLike, check_label_values,
                                  load_vocabulary, seen_category_mask)
+from ..selectors.dcp_category_selector import pad_selections
 
 NO_SELECTOR_PROVIDES = frozenset({'selection', 'cls_logits'})
 """What the segmentor provides itself when ``selector=None``."""
@@ -63,7 +64,10 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             ``crop_size`` if given, as CAT-Seg) or ``'slide'`` with
             ``crop_size``, ``stride`` and ``global_view`` (CAT-Seg: average
             the tiles' probabilities and one global view of the whole image
-            resized to the crop).
+            resized to the crop). ``selection='oracle'`` (default
+            ``'model'``) adds each image's ground-truth categories to the
+            selection at test time, as in training (needs the annotations
+            in the test pipeline): mIoU without the selector's misses.
 
     Raises:
         ValueError: at build time, parts that do not fit together (a part
@@ -124,6 +128,7 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         self.unselected_logit = unselected_logit
         self.train_cfg = ConfigDict(train_cfg or {})
         self.test_cfg = ConfigDict(test_cfg or {})
+        self._oracle_gt: Optional[List[Tensor]] = None
         self.train_vocabulary: Optional[List[str]] = None
         self.test_vocabulary: Optional[List[str]] = None
         if train_vocabulary is not None:
@@ -202,6 +207,8 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
         text = self.text_encoder(self.current_vocabulary())
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         selection = self._select(feats, text_avg, gt_categories)
+        if not self.training and self._oracle_gt is not None:
+            selection = self._add_categories(selection, self._oracle_gt)
         # (T, P, D)[B, K] -> (B, K, P, D)
         text_sel = text[selection.indices]
         cost = self.neck(feats.dense_embeds, text_sel, selection)
@@ -211,6 +218,37 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
             attn=feats.attn_weights,
             selection=selection)
         return head_inputs, feats
+
+    @staticmethod
+    def _add_categories(selection: CategorySelection,
+                        extra: List[Tensor]) -> CategorySelection:
+        """Union of each image's selected categories with ``extra[b]``."""
+        merged = [
+            torch.cat([idx[ok], e.to(idx.device).long()])
+            for idx, ok, e in zip(selection.indices, selection.valid, extra)
+        ]
+        return pad_selections(merged, selection.cls_logits)
+
+    def _test_gt_categories(self, data_samples: OptSampleList,
+                            num_classes: int) -> Optional[List[Tensor]]:
+        """``test_cfg.selection='oracle'``: per image the label values in
+        [0, T) of its ground truth (added to the selection), else None."""
+        mode = self.test_cfg.get('selection', 'model')
+        if mode not in ('model', 'oracle'):
+            raise ValueError("test_cfg.selection must be 'model' or "
+                             f"'oracle', got {mode!r}")
+        if mode == 'model':
+            return None
+        if not data_samples or any('gt_sem_seg' not in ds
+                                   for ds in data_samples):
+            raise ValueError("test_cfg.selection='oracle' needs the ground "
+                             'truth at test time: load the annotations in '
+                             'the test pipeline (LoadAnnotations)')
+        cats = []
+        for ds in data_samples:
+            values = torch.unique(ds.gt_sem_seg.data).long()
+            cats.append(values[(values >= 0) & (values < num_classes)])
+        return cats
 
     def _scatter(self, logits: Tensor, selection: CategorySelection,
                  num_classes: int) -> Tensor:
@@ -390,9 +428,13 @@ class OpenVocabEncoderDecoder(EncoderDecoder):
                 'Image shapes are different in the batch.',
                 logger='current',
                 level=logging.WARN)
-        seg_logits, dense, selected = self._inference(inputs)
-        results = self.postprocess_result(seg_logits, data_samples)
         vocab = self.current_vocabulary()
+        self._oracle_gt = self._test_gt_categories(data_samples, len(vocab))
+        try:
+            seg_logits, dense, selected = self._inference(inputs)
+        finally:
+            self._oracle_gt = None
+        results = self.postprocess_result(seg_logits, data_samples)
         for ds, sel in zip(results, selected.tolist()):
             ds.set_metainfo(
                 dict(selected_categories=[
