@@ -4,7 +4,16 @@ Without ``--dataset`` the config's own ``test_dataloader`` /
 ``test_evaluator`` are used. With ``--dataset NAME [NAME ...]`` each named
 zero-shot benchmark (``configs/_base_/datasets/NAME.py``) is evaluated in
 turn by one runner (model built and checkpoint loaded once) and a summary
-table is printed and written to ``work_dir/summary.{md,csv}``.
+table is printed and written to ``work_dir/summary.{md,csv}``; with the
+dcp_mm segmentor it has the selection diagnostics (mean K, category and
+pixel recall of the selected categories).
+
+``--selection oracle`` adds each image's ground-truth categories to the
+selection (``model.test_cfg.selection='oracle'``); ``--selection both`` runs
+the real selector and the oracle and lists both rows (``NAME`` and
+``NAME (oracle)``): their mIoU difference is what the selector costs.
+Without a checkpoint argument the model is evaluated as built (the "before
+training" row).
 """
 import argparse
 import logging
@@ -22,11 +31,13 @@ from dcp_mm.engine import setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 DATASET_CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / \
     '_base_' / 'datasets'
+SELECTION_MODES = ('model', 'oracle', 'both')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,7 +47,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog='The checkpoint holds all weights, so model.pretrained is set '
         'to None (no CLIP weights are fetched).')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='checkpoint file; omit it to evaluate the model as built '
+        '(CLIP towers from model.pretrained, the rest randomly initialised: '
+        'the "before training" row)')
+    parser.add_argument(
+        '--selection',
+        choices=SELECTION_MODES,
+        default='model',
+        help="categories that reach the decoder: 'model' (the selector of "
+        "the config), 'oracle' (each image's ground-truth categories are "
+        "added, as in training: model.test_cfg.selection='oracle') or "
+        "'both' (two passes; the summary has a '<benchmark> (oracle)' row "
+        'under each benchmark: the mIoU the selector costs)')
     parser.add_argument(
         '--dataset',
         nargs='+',
@@ -114,6 +139,41 @@ def trigger_visualization_hook(cfg: Config,
     return cfg
 
 
+def set_selection_mode(cfg: Config, mode: str) -> Config:
+    """``--selection``: 'oracle' sets ``model.test_cfg.selection``;
+    'model' and 'both' leave the config (both adds an oracle pass later).
+    """
+    if mode not in SELECTION_MODES:
+        raise ValueError(f'--selection must be one of {SELECTION_MODES}, got '
+                         f'{mode!r}')
+    if mode == 'oracle':
+        model = cfg.model.get('module', cfg.model)  # tta wraps the model
+        model.setdefault('test_cfg', {})
+        model.test_cfg['selection'] = 'oracle'
+    return cfg
+
+
+def _oracle_pass(runner: Runner) -> None:
+    """Switch the built model to oracle selection (``--selection both``).
+    """
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    model = getattr(model, 'module', model)  # SegTTAModel
+    model.test_cfg['selection'] = 'oracle'
+
+
+def merge_oracle_rows(rows: list, oracle_rows: list) -> list:
+    """Rows of the real selector, each followed by its oracle row
+    (benchmark name ``'<name> (oracle)'``)."""
+    if len(rows) != len(oracle_rows):
+        raise ValueError(f'{len(rows)} rows but {len(oracle_rows)} oracle '
+                         'rows')
+    merged = []
+    for row, oracle in zip(rows, oracle_rows):
+        merged += [row, dict(oracle, benchmark=f'{row["benchmark"]} (oracle)')]
+    return merged
+
+
 def _check_checkpoint(checkpoint: str) -> None:
     remote = '://' in checkpoint  # http(s)://, s3:// ... : mmengine loads it
     if not remote and not osp.isfile(checkpoint):
@@ -134,7 +194,8 @@ def main(argv=None) -> None:
     if args.dataset:
         benchmarks = resolve_benchmarks(args.dataset, args.data_root,
                                         DATASET_CONFIG_DIR)
-    _check_checkpoint(args.checkpoint)
+    if args.checkpoint is not None:
+        _check_checkpoint(args.checkpoint)
     for name, bench in (benchmarks or {}).items():
         check_data_root(bench['test_dataloader'], name)
 
@@ -152,7 +213,14 @@ def main(argv=None) -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    if cfg.get('model', {}).get('pretrained') is not None:
+    if args.checkpoint is None:
+        print_log(
+            'no checkpoint: evaluating the model as built (CLIP weights from '
+            f'model.pretrained={cfg.model.get("pretrained")!r}, every other '
+            'weight randomly initialised)',
+            logger='current',
+            level=logging.WARNING)
+    elif cfg.get('model', {}).get('pretrained') is not None:
         # the checkpoint holds every weight: do not fetch CLIP weights first
         print_log(
             f'model.pretrained={cfg.model.pretrained!r} is not used: '
@@ -172,6 +240,7 @@ def main(argv=None) -> None:
                 logger='current',
                 level=logging.WARNING)
 
+    set_selection_mode(cfg, args.selection)
     if args.tta:
         if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
             raise ValueError('--tta needs tta_pipeline and tta_model in the '
@@ -204,14 +273,23 @@ def main(argv=None) -> None:
     else:
         runner = RUNNERS.build(cfg)
 
-    if benchmarks is None:
+    def evaluate() -> list:
+        if benchmarks is not None:
+            return run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
         metrics = runner.test()
         name = osp.splitext(osp.basename(args.config))[0]
         meta = getattr(runner.test_loop.dataloader.dataset, 'metainfo', {})
         classes = (meta or {}).get('classes')
-        rows = [summary_row(name, metrics, len(classes) if classes else None)]
-    else:
-        rows = run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
+        return [summary_row(name, metrics, len(classes) if classes else None)]
+
+    rows = evaluate()
+    if args.selection == 'both':
+        runner.logger.info('second pass: oracle selection (the ground-truth '
+                           'categories of each image are added)')
+        _oracle_pass(runner)
+        rows = merge_oracle_rows(rows, evaluate())
+    elif args.selection == 'oracle':
+        rows = [dict(r, benchmark=f'{r["benchmark"]} (oracle)') for r in rows]
 
     if is_main_process():
         table = format_summary(rows)
