@@ -27,6 +27,8 @@ from dcp_mm.apis.benchmarks import (BENCHMARKS, check_data_root,
                                     format_summary, resolve_benchmarks,
                                     run_benchmarks, summary_row, write_summary)
 from dcp_mm.engine import setup_cpu_distributed
+from dcp_mm.engine.config_checks import (CROP_SIZE_KEY, apply_crop_size,
+                                         check_photometric_distortion)
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
@@ -203,6 +205,9 @@ def main(argv=None) -> None:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if CROP_SIZE_KEY in args.cfg_options:  # one key sets every part
+            apply_crop_size(cfg)
+    check_photometric_distortion(cfg)
     if benchmarks is None and cfg.get('test_dataloader'):
         check_data_root(cfg.test_dataloader)
 

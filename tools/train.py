@@ -15,6 +15,8 @@ from mmseg.registry import RUNNERS
 
 from dcp_mm.engine import (format_unknown_cfg_options, setup_cpu_distributed,
                            unknown_cfg_option_keys)
+from dcp_mm.engine.config_checks import (CROP_SIZE_KEY, apply_crop_size,
+                                         check_photometric_distortion)
 
 # devices on which mmengine's AmpOptimWrapper can be built (it asserts so)
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
@@ -124,6 +126,9 @@ def main(argv=None) -> None:
     if args.cfg_options is not None:
         check_cfg_options(cfg, args.cfg_options, args.strict_cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+        if CROP_SIZE_KEY in args.cfg_options:  # one key sets every part
+            apply_crop_size(cfg)
+    check_photometric_distortion(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
