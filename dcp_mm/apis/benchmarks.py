@@ -278,8 +278,10 @@ def format_summary_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     sel = _has_selection(rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
-    writer.writerow(['benchmark', 'num_classes', *_METRIC_KEYS,
-                     *(_SELECTION_KEYS if sel else ())])
+    writer.writerow([
+        'benchmark', 'num_classes', *_METRIC_KEYS,
+        *(_SELECTION_KEYS if sel else ())
+    ])
     for row in rows:
         writer.writerow(['' if c == '-' else c for c in _cells(row, sel)])
     return buf.getvalue()

@@ -13,7 +13,7 @@
   deep inside a dataloader worker with numpy's ``high <= 0``. Refused here,
   before anything is built, with the setting to use instead.
 """
-from typing import Any, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Iterator, List, Mapping, Tuple
 
 CROP_SIZE_KEY = 'crop_size'
 """The single ``--cfg-options`` key of the crop size."""
@@ -147,4 +147,3 @@ def check_photometric_distortion(cfg: Mapping) -> None:
             '\n  '.join(problems) + '\nto switch photometric augmentation '
             'off, remove the transform from the pipeline (e.g. give the '
             'whole pipeline list) instead of zeroing its deltas')
-

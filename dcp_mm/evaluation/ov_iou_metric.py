@@ -248,16 +248,14 @@ class OVIoUMetric(IoUMetric):
                         f'[0, {num_eval}) and not ignore_index={ignore}; '
                         'check the dataset type, reduce_zero_label and '
                         'ignore_index')
-                areas = self.intersect_and_union(pred, label, num_eval,
-                                                 ignore)
-                stats = self._selection_stats(sample, label, ignore, lut,
-                                              name)
+                areas = self.intersect_and_union(pred, label, num_eval, ignore)
+                stats = self._selection_stats(sample, label, ignore, lut, name)
                 self.results.append((*areas, stats))
             if self.output_dir is not None:
                 self._save(pred, sample, num_eval)
 
-    def _selection_stats(self, sample: dict, label: torch.Tensor,
-                         ignore: int, lut: Optional[torch.Tensor],
+    def _selection_stats(self, sample: dict, label: torch.Tensor, ignore: int,
+                         lut: Optional[torch.Tensor],
                          name: str) -> torch.Tensor:
         """Selection counts of one image (NaN without the metainfo key).
 
@@ -380,8 +378,7 @@ class OVIoUMetric(IoUMetric):
         return metrics
 
     @staticmethod
-    def _log_selection(selection: Dict[str, float],
-                       logger: MMLogger) -> None:
+    def _log_selection(selection: Dict[str, float], logger: MMLogger) -> None:
         if not selection:
             return
         print_log(

@@ -61,10 +61,9 @@ def test_no_selection_metainfo_no_diagnostics():
     res = _run([_sample([[0, 1]], [[0, 1]])])
     assert set(res) == {'aAcc', 'mIoU', 'mAcc'}
     # mixed: only the samples that name their selection count
-    res = _run([
-        _sample([[0, 1]], [[0, 1]]),
-        _sample([[0, 1]], [[0, 1]], ['a'], 'x')
-    ])
+    res = _run(
+        [_sample([[0, 1]], [[0, 1]]),
+         _sample([[0, 1]], [[0, 1]], ['a'], 'x')])
     assert res['pixRecall'] == pytest.approx(50.0)
     assert res['meanK'] == pytest.approx(1.0)
 

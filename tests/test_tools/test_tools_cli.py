@@ -119,9 +119,8 @@ def test_test_py_selection_flag_and_optional_checkpoint():
     rows = [dict(benchmark='voc20', mIoU=1.0), dict(benchmark='pc59')]
     oracle = [dict(benchmark='voc20', mIoU=9.0), dict(benchmark='pc59')]
     merged = tool.merge_oracle_rows(rows, oracle)
-    assert [r['benchmark'] for r in merged] == [
-        'voc20', 'voc20 (oracle)', 'pc59', 'pc59 (oracle)'
-    ]
+    assert [r['benchmark'] for r in merged
+            ] == ['voc20', 'voc20 (oracle)', 'pc59', 'pc59 (oracle)']
     assert merged[1]['mIoU'] == 9.0
     with pytest.raises(ValueError, match='oracle rows'):
         tool.merge_oracle_rows(rows, oracle[:1])

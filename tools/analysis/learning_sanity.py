@@ -67,8 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='the training recipe\'s augmentation (random crop, flip, '
         'photometric) instead of a plain resize + flip')
-    p.add_argument('--minutes', type=float, default=20.0,
-                   help='stop training after this wall time')
+    p.add_argument(
+        '--minutes',
+        type=float,
+        default=20.0,
+        help='stop training after this wall time')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='learning_sanity.png')
     return p.parse_args(argv)
@@ -168,12 +171,11 @@ def main(argv=None) -> List[dict]:
         p for n, p in model.named_parameters()
         if p.requires_grad and not n.startswith(('backbone', 'text_encoder'))
     ]
-    optim = torch.optim.AdamW([
-        dict(params=rest),
-        dict(params=clip, lr=args.lr * args.clip_lr_mult)
-    ],
-                              lr=args.lr,
-                              weight_decay=1e-4)
+    optim = torch.optim.AdamW(
+        [dict(params=rest),
+         dict(params=clip, lr=args.lr * args.clip_lr_mult)],
+        lr=args.lr,
+        weight_decay=1e-4)
     model.train()
     rows, losses, bases = [], [], []
     order: List[int] = []
@@ -226,9 +228,10 @@ def main(argv=None) -> List[dict]:
           f'{args.finetune} (x{args.clip_lr_mult} lr), lr {args.lr}, batch '
           f'{args.batch_size}, augment={args.augment}\n')
     print('\n'.join(lines))
-    plot(rows, args.out,
-         f'dcp-tiny, {len(train_set)} COCO-Stuff train images, {args.size} '
-         f'px, image tower {args.finetune} x{args.clip_lr_mult}')
+    plot(
+        rows, args.out,
+        f'dcp-tiny, {len(train_set)} COCO-Stuff train images, {args.size} '
+        f'px, image tower {args.finetune} x{args.clip_lr_mult}')
     Path(args.out).with_suffix('.json').write_text(json.dumps(rows, indent=1))
     print(f'\nplot written to {args.out}')
     return rows

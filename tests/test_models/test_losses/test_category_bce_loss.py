@@ -42,8 +42,8 @@ def test_errors():
 
 
 def _entropy(q):
-    return 0.0 if q in (0.0, 1.0) else -(q * math.log(q) +
-                                         (1 - q) * math.log(1 - q))
+    return 0.0 if q in (0.0, 1.0) else -(
+        q * math.log(q) + (1 - q) * math.log(1 - q))
 
 
 def test_constant_prediction_baseline_by_hand():
@@ -77,8 +77,7 @@ def test_constant_prediction_baseline_by_hand():
 def test_constant_prediction_baseline_edge_cases():
     sel = CategorySelection(torch.tensor([[2]]), torch.tensor([[True]]))
     # the only category is absent: predicting 0 is perfect
-    assert constant_prediction_bce(torch.tensor([[[1, 1]]]),
-                                   sel).item() == 0.0
+    assert constant_prediction_bce(torch.tensor([[[1, 1]]]), sel).item() == 0.0
     # nothing counted
     assert constant_prediction_bce(torch.tensor([[[255, 255]]]),
                                    sel).item() == 0.0

@@ -164,17 +164,19 @@ def test_oracle_selection_adds_ground_truth_categories():
     to the selector's choice at test time; 'model' leaves it."""
 
     class OnlyFirst(torch.nn.Module):
+
         def forward(self, cls_embed, dense, text, gt=None):
             sets = [torch.tensor([0]) for _ in cls_embed]
-            return pad_selections(sets,
-                                  cls_embed.new_zeros(len(sets),
-                                                      text.shape[0]))
+            return pad_selections(
+                sets, cls_embed.new_zeros(len(sets), text.shape[0]))
 
     model = MODELS.build(tiny_cfg(post_processor=None)).eval()
     model.selector = OnlyFirst()
     data = model.data_preprocessor(batch(), False)
-    labels = [torch.zeros(1, 32, 32, dtype=torch.long) + 255,
-              torch.full((1, 32, 32), 3)]
+    labels = [
+        torch.zeros(1, 32, 32, dtype=torch.long) + 255,
+        torch.full((1, 32, 32), 3)
+    ]
     labels[0][:, :8] = 2
     for ds, lab in zip(data['data_samples'], labels):
         ds.gt_sem_seg.data = lab
