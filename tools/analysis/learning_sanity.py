@@ -160,6 +160,32 @@ def plot(rows: List[dict], out: str, title: str) -> None:
     fig.savefig(out)
 
 
+def format_table(rows: List[dict]) -> str:
+    """Markdown table of the evaluation rows."""
+    header = ('| iter | CPU min | loss_bce | bce_baseline | mIoU (all) | '
+              'aAcc (all) | mIoU (DCS) | aAcc (DCS) | K (DCS) | '
+              'pix. recall (DCS) |')
+    lines = [header, '|' + '---:|' * 10]
+    for r in rows:
+        lines.append('| ' + ' | '.join([
+            str(r['iter']), f'{r["cpu_minutes"]:.1f}', f'{r["loss"]:.3f}',
+            f'{r["baseline"]:.3f}', f'{r["all_mIoU"]:.2f}',
+            f'{r["all_aAcc"]:.2f}', f'{r["dcs_mIoU"]:.2f}',
+            f'{r["dcs_aAcc"]:.2f}', f'{r["K"]:.1f}', f'{r["pixRecall"]:.1f}'
+        ]) + ' |')
+    return '\n'.join(lines)
+
+
+def write_outputs(rows: List[dict], args, num_images: int) -> None:
+    """Plot and JSON of the rows so far (rewritten after every evaluation).
+    """
+    plot(
+        rows, args.out,
+        f'dcp-tiny, {num_images} COCO-Stuff train images, {args.size} px, '
+        f'image tower {args.finetune} x{args.clip_lr_mult}')
+    Path(args.out).with_suffix('.json').write_text(json.dumps(rows, indent=1))
+
+
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -209,6 +235,7 @@ def main(argv=None) -> List[dict]:
                 f'aAcc {row["dcs_aAcc"]:.2f} K {row["K"]:.1f} pixel recall '
                 f'{row["pixRecall"]:.1f}',
                 flush=True)
+            write_outputs(rows, args, len(train_set))
         if it == args.iters or \
                 time.process_time() - cpu0 > args.minutes * 60:
             break
@@ -223,26 +250,10 @@ def main(argv=None) -> List[dict]:
         optim.step()
         losses.append(float(out['loss_bce']))
         bases.append(float(out['bce_baseline']))
-    header = ('| iter | CPU min | loss_bce | bce_baseline | mIoU (all) | '
-              'aAcc (all) | mIoU (DCS) | aAcc (DCS) | K (DCS) | '
-              'pix. recall (DCS) |')
-    lines = [header, '|' + '---:|' * 10]
-    for r in rows:
-        lines.append('| ' + ' | '.join([
-            str(r['iter']), f'{r["cpu_minutes"]:.1f}', f'{r["loss"]:.3f}',
-            f'{r["baseline"]:.3f}', f'{r["all_mIoU"]:.2f}',
-            f'{r["all_aAcc"]:.2f}', f'{r["dcs_mIoU"]:.2f}',
-            f'{r["dcs_aAcc"]:.2f}', f'{r["K"]:.1f}', f'{r["pixRecall"]:.1f}'
-        ]) + ' |')
     print(f'\n{len(train_set)} training images, {args.size} px, finetune='
           f'{args.finetune} (x{args.clip_lr_mult} lr), lr {args.lr}, batch '
           f'{args.batch_size}, augment={args.augment}\n')
-    print('\n'.join(lines))
-    plot(
-        rows, args.out,
-        f'dcp-tiny, {len(train_set)} COCO-Stuff train images, {args.size} '
-        f'px, image tower {args.finetune} x{args.clip_lr_mult}')
-    Path(args.out).with_suffix('.json').write_text(json.dumps(rows, indent=1))
+    print(format_table(rows))
     print(f'\nplot written to {args.out}')
     return rows
 
