@@ -199,9 +199,10 @@ def summary_row(benchmark: str, metrics: Mapping[str, Any],
         num_classes: size T of the test vocabulary (None: unknown).
 
     Returns:
-        ``dict(benchmark=, num_classes=, mIoU=, aAcc=, mAcc=, meanK=,
-        catRecall=, pixRecall=)``; a metric missing from ``metrics`` is
-        None.
+        ``dict(benchmark=, num_classes=, mIoU=, aAcc=, mAcc=)``, a metric
+        missing from ``metrics`` is None; plus ``meanK=, catRecall=,
+        pixRecall=`` when ``metrics`` has them (``OVIoUMetric``'s
+        selection diagnostics).
     """
     row: Dict[str, Any] = dict(benchmark=benchmark, num_classes=num_classes)
     for key in _METRIC_KEYS + _SELECTION_KEYS:
@@ -210,7 +211,8 @@ def summary_row(benchmark: str, metrics: Mapping[str, Any],
             value = next(
                 (v for k, v in metrics.items() if str(k).endswith('/' + key)),
                 None)
-        row[key] = None if value is None else float(value)
+        if value is not None or key in _METRIC_KEYS:
+            row[key] = None if value is None else float(value)
     return row
 
 
