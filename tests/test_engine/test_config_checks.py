@@ -1,5 +1,6 @@
 """One crop-size key (apply_crop_size) and the PhotoMetricDistortion check.
 """
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,22 @@ def test_photometric_distortion_brightness():
         {'train_dataloader.dataset.pipeline.5.brightness_delta': -4})
     with pytest.raises(ValueError, match='brightness_delta=-4'):
         check_photometric_distortion(cfg)
+
+
+def _plain(cfg):
+    """Config -> dict with tuples as lists (for comparisons)."""
+    return json.loads(json.dumps(cfg.to_dict(), default=list))
+
+
+@pytest.mark.parametrize(
+    'path',
+    sorted(
+        p for p in (REPO / 'configs').rglob('*.py')
+        if '_base_' not in p.parts),
+    ids=lambda p: p.stem)
+def test_every_config_agrees_with_its_crop_size_key(path):
+    cfg = Config.fromfile(str(path))
+    assert 'crop_size' in cfg, f'{path} has no top-level crop_size'
+    before = _plain(cfg)
+    apply_crop_size(cfg)  # writes crop_size into every part
+    assert _plain(cfg) == before, 'a part disagrees with crop_size'
