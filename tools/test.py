@@ -176,6 +176,28 @@ def merge_oracle_rows(rows: list, oracle_rows: list) -> list:
     return merged
 
 
+def set_untrained_vocabulary(cfg: Config) -> None:
+    """No checkpoint: the seen categories (``model.train_vocabulary``,
+    needed by the tag validator, otherwise stored in checkpoints) are the
+    classes of the config's training dataset."""
+    model = cfg.model
+    if model.get(
+            'train_vocabulary') is not None or not cfg.get('train_dataloader'):
+        return
+    from mmseg.registry import DATASETS
+    dataset = cfg.train_dataloader.dataset
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None:
+        dataset_cls = DATASETS.get(dataset['type'])
+        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
+    if classes:
+        model.train_vocabulary = list(classes)
+        print_log(
+            f'seen categories: the {len(classes)} classes of the training '
+            f'dataset ({dataset["type"]})',
+            logger='current')
+
+
 def _check_checkpoint(checkpoint: str) -> None:
     remote = '://' in checkpoint  # http(s)://, s3:// ... : mmengine loads it
     if not remote and not osp.isfile(checkpoint):
@@ -225,6 +247,7 @@ def main(argv=None) -> None:
             'weight randomly initialised)',
             logger='current',
             level=logging.WARNING)
+        set_untrained_vocabulary(cfg)
     elif cfg.get('model', {}).get('pretrained') is not None:
         # the checkpoint holds every weight: do not fetch CLIP weights first
         print_log(

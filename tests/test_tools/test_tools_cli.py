@@ -124,3 +124,20 @@ def test_test_py_selection_flag_and_optional_checkpoint():
     assert merged[1]['mIoU'] == 9.0
     with pytest.raises(ValueError, match='oracle rows'):
         tool.merge_oracle_rows(rows, oracle[:1])
+
+
+def test_test_py_without_checkpoint_takes_seen_categories_from_train_set():
+    from mmengine.config import Config
+
+    from dcp_mm.datasets.class_names import COCO_STUFF_171_CLASSES
+    tool = _load_tool(TEST_PY)
+    cfg = Config.fromfile(str(CONFIG))
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == list(COCO_STUFF_171_CLASSES)
+    cfg = Config.fromfile(str(CONFIG))
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('a', 'b'))
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == ['a', 'b']
+    cfg.model.train_vocabulary = ['x']  # given: kept
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == ['x']
