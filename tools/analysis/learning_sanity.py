@@ -3,10 +3,11 @@
 Not a test (it takes minutes). Trains the DCP-CLIP model on the tiny random
 CLIP architecture (``dcp-tiny``: ViT patch 8, width 64, 4 blocks) on the
 COCO-Stuff-164k training images of ``--data-root`` (171 categories) and
-evaluates it on the same images every ``--eval-interval`` iterations, twice:
-with **all categories scored** (no selector: every category reaches the
-decoder) and with the model's **DCS selector**. Prints a table of train-set
-mIoU / aAcc (detectron2 convention: categories without GT pixels leave the
+evaluates it on the same images every ``--eval-interval`` iterations, three
+times: with **all categories scored** (no selector: every category reaches
+the decoder), with the model's **DCS selector**, and with the **oracle**
+(DCS plus the image's ground-truth categories, the training condition).
+Prints a table of train-set mIoU / aAcc (detectron2 convention: categories without GT pixels leave the
 mean) against iterations, with the training loss, its image-blind baseline
 (``bce_baseline``) and the selection's pixel recall, and writes a PNG plot.
 
@@ -108,15 +109,22 @@ def build(args):
     return cfg, model, train_set, eval_set
 
 
-def evaluate(model, eval_set, all_categories: bool) -> Dict[str, float]:
+EVAL_MODES = ('all', 'dcs', 'oracle')
+"""Evaluations: every category scored (no selector), the DCS selector,
+DCS plus each image's ground-truth categories (``selection='oracle'``, the
+training condition)."""
+
+
+def evaluate(model, eval_set, mode: str) -> Dict[str, float]:
     """Train-set metrics (detectron2 convention) of the current model."""
     metric = METRICS.build(
         dict(type='OVIoUMetric', absent_classes='detectron2'))
     metric.dataset_meta = eval_set.metainfo
     selector = model.selector
     model.eval()
-    if all_categories:
+    if mode == 'all':
         model.selector = None
+    model.test_cfg['selection'] = 'oracle' if mode == 'oracle' else 'model'
     try:
         with torch.no_grad():
             for i in range(len(eval_set)):
@@ -146,6 +154,8 @@ def plot(rows: List[dict], out: str, title: str) -> None:
     a1.plot(it, [r['all_aAcc'] for r in rows], 's-', label='aAcc, all')
     a1.plot(it, [r['dcs_mIoU'] for r in rows], 'o--', label='mIoU, DCS')
     a1.plot(it, [r['dcs_aAcc'] for r in rows], 's--', label='aAcc, DCS')
+    a1.plot(it, [r['oracle_mIoU'] for r in rows], 'o:', label='mIoU, oracle')
+    a1.plot(it, [r['oracle_aAcc'] for r in rows], 's:', label='aAcc, oracle')
     a1.axhline(60, color='grey', lw=0.5)
     a1.axhline(30, color='grey', lw=0.5)
     a1.set_xlabel('iteration')
@@ -164,14 +174,15 @@ def format_table(rows: List[dict]) -> str:
     """Markdown table of the evaluation rows."""
     header = ('| iter | CPU min | loss_bce | bce_baseline | mIoU (all) | '
               'aAcc (all) | mIoU (DCS) | aAcc (DCS) | K (DCS) | '
-              'pix. recall (DCS) |')
-    lines = [header, '|' + '---:|' * 10]
+              'pix. recall (DCS) | mIoU (oracle) | aAcc (oracle) |')
+    lines = [header, '|' + '---:|' * 12]
     for r in rows:
         lines.append('| ' + ' | '.join([
             str(r['iter']), f'{r["cpu_minutes"]:.1f}', f'{r["loss"]:.3f}',
             f'{r["baseline"]:.3f}', f'{r["all_mIoU"]:.2f}',
             f'{r["all_aAcc"]:.2f}', f'{r["dcs_mIoU"]:.2f}',
-            f'{r["dcs_aAcc"]:.2f}', f'{r["K"]:.1f}', f'{r["pixRecall"]:.1f}'
+            f'{r["dcs_aAcc"]:.2f}', f'{r["K"]:.1f}', f'{r["pixRecall"]:.1f}',
+            f'{r["oracle_mIoU"]:.2f}', f'{r["oracle_aAcc"]:.2f}'
         ]) + ' |')
     return '\n'.join(lines)
 
@@ -220,10 +231,10 @@ def main(argv=None) -> List[dict]:
             row['loss'] = float(np.mean(losses)) if losses else float('nan')
             row['baseline'] = float(np.mean(bases)) if bases else float('nan')
             losses, bases = [], []
-            for name, all_cats in (('all', True), ('dcs', False)):
-                m = evaluate(model, eval_set, all_cats)
-                row[f'{name}_mIoU'], row[f'{name}_aAcc'] = m['mIoU'], m['aAcc']
-                if not all_cats:
+            for mode in EVAL_MODES:
+                m = evaluate(model, eval_set, mode)
+                row[f'{mode}_mIoU'], row[f'{mode}_aAcc'] = m['mIoU'], m['aAcc']
+                if mode == 'dcs':
                     row['K'], row['pixRecall'] = m['meanK'], m['pixRecall']
             rows.append(row)
             print(
@@ -233,7 +244,8 @@ def main(argv=None) -> List[dict]:
                 f'categories mIoU {row["all_mIoU"]:.2f} aAcc '
                 f'{row["all_aAcc"]:.2f} | DCS mIoU {row["dcs_mIoU"]:.2f} '
                 f'aAcc {row["dcs_aAcc"]:.2f} K {row["K"]:.1f} pixel recall '
-                f'{row["pixRecall"]:.1f}',
+                f'{row["pixRecall"]:.1f} | oracle mIoU '
+                f'{row["oracle_mIoU"]:.2f} aAcc {row["oracle_aAcc"]:.2f}',
                 flush=True)
             write_outputs(rows, args, len(train_set))
         if it == args.iters or \
@@ -250,6 +262,11 @@ def main(argv=None) -> List[dict]:
         optim.step()
         losses.append(float(out['loss_bce']))
         bases.append(float(out['bce_baseline']))
+        if (it + 1) % 50 == 0:
+            print(
+                f'  iter {it + 1}: loss_bce {np.mean(losses[-50:]):.4f} '
+                f'bce_baseline {np.mean(bases[-50:]):.4f}',
+                flush=True)
     print(f'\n{len(train_set)} training images, {args.size} px, finetune='
           f'{args.finetune} (x{args.clip_lr_mult} lr), lr {args.lr}, batch '
           f'{args.batch_size}, augment={args.augment}\n')
