@@ -8,8 +8,9 @@ times: with **all categories scored** (no selector: every category reaches
 the decoder), with the model's **DCS selector**, and with the **oracle**
 (DCS plus the image's ground-truth categories, the training condition).
 Prints a table of train-set mIoU / aAcc (detectron2 convention: categories
-without GT pixels leave the mean) against iterations, with the training loss, its image-blind baseline
-(``bce_baseline``) and the selection's pixel recall, and writes a PNG plot.
+without GT pixels leave the mean) against iterations, with the training
+loss, its image-blind baseline (``bce_baseline``) and the selection's pixel
+recall, and writes a PNG plot.
 
 Recipe (defaults): 64 px resize of the whole image (no random crop: the
 same images are evaluated), horizontal flip only, the image tower fully
