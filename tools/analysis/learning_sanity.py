@@ -80,6 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='torch threads (1: CPU time = wall time on an idle core)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='learning_sanity.png')
+    p.add_argument('--save', help='save the trained state dict here')
     return p.parse_args(argv)
 
 
@@ -117,7 +118,13 @@ training condition)."""
 
 
 def evaluate(model, eval_set, mode: str) -> Dict[str, float]:
-    """Train-set metrics (detectron2 convention) of the current model."""
+    """Train-set metrics (detectron2 convention) of the current model,
+    plus ``absentPred``: the share (%) of labelled pixels predicted as a
+    category that occurs in none of the images."""
+    present, absent_px, labelled_px = set(), 0, 0
+    for info in eval_set:
+        label = info['data_samples'].gt_sem_seg.data
+        present |= set(label.unique().tolist()) - {255}
     metric = METRICS.build(
         dict(type='OVIoUMetric', absent_classes='detectron2'))
     metric.dataset_meta = eval_set.metainfo
@@ -133,6 +140,12 @@ def evaluate(model, eval_set, mode: str) -> Dict[str, float]:
                     pseudo_collate([eval_set[i]]), False)
                 out = model.predict(data['inputs'], data['data_samples'])
                 metric.process({}, [o.to_dict() for o in out])
+                for o in out:
+                    keep = o.gt_sem_seg.data != 255
+                    pred = o.pred_sem_seg.data[keep]
+                    absent = ~torch.isin(pred, torch.tensor(sorted(present)))
+                    absent_px += int(absent.sum())
+                    labelled_px += int(keep.sum())
     finally:
         model.selector = selector
         model.train()
@@ -140,9 +153,11 @@ def evaluate(model, eval_set, mode: str) -> Dict[str, float]:
     level = logger.level
     logger.setLevel('WARNING')  # no per-class tables
     try:
-        return metric.compute_metrics(metric.results)
+        out = metric.compute_metrics(metric.results)
     finally:
         logger.setLevel(level)
+    out['absentPred'] = 100.0 * absent_px / max(labelled_px, 1)
+    return out
 
 
 def plot(rows: List[dict], out: str, title: str) -> None:
@@ -237,6 +252,8 @@ def main(argv=None) -> List[dict]:
                 row[f'{mode}_mIoU'], row[f'{mode}_aAcc'] = m['mIoU'], m['aAcc']
                 if mode == 'dcs':
                     row['K'], row['pixRecall'] = m['meanK'], m['pixRecall']
+                if mode == 'all':
+                    row['all_absentPred'] = m['absentPred']
             rows.append(row)
             print(
                 f'iter {it:5d} ({row["cpu_minutes"]:.1f} CPU min, '
@@ -245,7 +262,9 @@ def main(argv=None) -> List[dict]:
                 f'categories mIoU {row["all_mIoU"]:.2f} aAcc '
                 f'{row["all_aAcc"]:.2f} | DCS mIoU {row["dcs_mIoU"]:.2f} '
                 f'aAcc {row["dcs_aAcc"]:.2f} K {row["K"]:.1f} pixel recall '
-                f'{row["pixRecall"]:.1f} | oracle mIoU '
+                f'{row["pixRecall"]:.1f} | all categories: '
+                f'{row["all_absentPred"]:.1f} % of pixels predicted as a '
+                'category absent from every image | oracle mIoU '
                 f'{row["oracle_mIoU"]:.2f} aAcc {row["oracle_aAcc"]:.2f}',
                 flush=True)
             write_outputs(rows, args, len(train_set))
@@ -272,6 +291,8 @@ def main(argv=None) -> List[dict]:
           f'{args.finetune} (x{args.clip_lr_mult} lr), lr {args.lr}, batch '
           f'{args.batch_size}, augment={args.augment}\n')
     print(format_table(rows))
+    if args.save:
+        torch.save(model.state_dict(), args.save)
     print(f'\nplot written to {args.out}')
     return rows
 
