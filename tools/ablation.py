@@ -28,7 +28,10 @@ Then every row is evaluated on the benchmarks (default: the table's columns;
 one runner per row, as ``tools/test.py --dataset``) and the table (rows x
 benchmarks, mIoU) is printed as markdown and written to
 ``WORK_DIR/table_<TABLE>.md`` and ``.csv`` (WORK_DIR defaults to DIR).
-``--paper`` adds the paper's numbers as a second group of columns.
+``--paper`` adds the paper's numbers as a second group of columns. A second
+table (``WORK_DIR/table_<TABLE>_summary.md``) lists every row and benchmark
+with aAcc, mAcc and the selection diagnostics (mean K, category and pixel
+recall of the selected categories, see ``OVIoUMetric``).
 ``--cfg-options`` apply to training and evaluation alike (as in
 ``tools/test.py --dataset``, the benchmarks' own test dataloaders and
 evaluators replace the config's ``test_dataloader`` / ``test_evaluator``).
@@ -47,7 +50,8 @@ from dcp_mm.evaluation.ablation_tables import (TABLES, AblationRow,
                                                find_checkpoint, format_table,
                                                get_table, write_table)
 from dcp_mm.evaluation.zero_shot import (BENCHMARKS, check_data_root,
-                                         resolve_benchmarks, run_benchmarks)
+                                         format_summary, resolve_benchmarks,
+                                         run_benchmarks)
 from dcp_mm.engine import check_cfg_options
 from dcp_mm.utils.config_root import config_root
 # isort: on
@@ -199,9 +203,10 @@ def train_row(row: AblationRow, work_dir: Path,
 
 
 def evaluate_row(row: AblationRow, checkpoint: Path, benchmarks: Dict,
-                 work_dir: Path,
-                 cfg_options: Optional[dict]) -> Dict[str, Optional[float]]:
-    """mIoU (%) of one row's checkpoint per benchmark (one runner)."""
+                 work_dir: Path, cfg_options: Optional[dict]) -> List[Dict]:
+    """Summary rows (:func:`summary_row`: mIoU, aAcc, mAcc, selection
+    diagnostics) of one row's checkpoint, one per benchmark (one runner).
+    """
     cfg = _load_config(row, cfg_options)
     cfg.work_dir = str(work_dir)
     cfg.load_from = str(checkpoint)
@@ -215,7 +220,7 @@ def evaluate_row(row: AblationRow, checkpoint: Path, benchmarks: Dict,
     runner = _build_runner(cfg)
     rows = run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
     del runner
-    return {r['benchmark']: r['mIoU'] for r in rows}
+    return rows
 
 
 def main(argv=None) -> str:
@@ -252,19 +257,28 @@ def main(argv=None) -> str:
         for row in table.rows:
             found[row.label] = train_row(row, checkpoints / row.stem,
                                          args.cfg_options)
-    results = {}
+    results, summary = {}, []
     for row in table.rows:
         print_log(
             f'row {row.label!r}: evaluating {found[row.label]} on '
             f'{", ".join(names)}',
             logger='current')
-        results[row.label] = evaluate_row(row, found[row.label], benchmarks,
-                                          work_dir / 'eval' / row.stem,
-                                          args.cfg_options)
+        rows = evaluate_row(row, found[row.label], benchmarks,
+                            work_dir / 'eval' / row.stem, args.cfg_options)
+        results[row.label] = {r['benchmark']: r['mIoU'] for r in rows}
+        summary += [
+            dict(r, benchmark=f'{row.label} ({r["benchmark"]})') for r in rows
+        ]
     text = format_table(table, results, names, args.paper)
     md, csv_path = write_table(table, results, work_dir, names, args.paper)
+    # every row and benchmark with aAcc, mAcc and the selection diagnostics
+    sel_md = work_dir / f'table_{table.key}_summary.md'
+    sel_md.write_text(format_summary(summary) + '\n')
     print(text)
-    print(f'\nwritten to {md} and {csv_path}')
+    print(f'\nper row and benchmark (K = mean number of selected '
+          f'categories, recalls of the selection in %):\n\n'
+          f'{format_summary(summary)}')
+    print(f'\nwritten to {md}, {csv_path} and {sel_md}')
     return text
 
 

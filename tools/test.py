@@ -6,11 +6,18 @@ zero-shot benchmark (``configs/_base_/datasets/NAME.py``) is evaluated in
 turn by one runner (model built and checkpoint loaded once) and a summary
 table is printed and written to ``work_dir/summary.{md,csv}`` (rows of
 earlier runs into the same work dir are kept; a benchmark evaluated again
-replaces its row).
+replaces its row); with the dcp_mm segmentor it has the selection
+diagnostics (mean K, category and pixel recall of the selected categories).
 
 The config is optional: ``tools/test.py CHECKPOINT`` builds the model from
 the config saved in the checkpoint. With a config, the checkpoint must fit
 the model exactly (an error names the keys and the differing settings).
+``--selection oracle`` adds each image's ground-truth categories to the
+selection (``model.test_cfg.selection='oracle'``); ``--selection both`` runs
+the real selector and the oracle and lists both rows (``NAME`` and
+``NAME (oracle)``): their mIoU difference is what the selector costs.
+Without a checkpoint argument the model is evaluated as built (the "before
+training" row).
 """
 import argparse
 import logging
@@ -28,15 +35,19 @@ from dcp_mm.datasets import check_image_folders, wrap_checked
 from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
                            setup_cpu_distributed)
 from dcp_mm.engine.model_checkpoint import config_from_checkpoint
+from dcp_mm.engine.config_checks import (CROP_SIZE_KEY, apply_crop_size,
+                                         check_photometric_distortion)
 # isort: on
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 DATASET_CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / \
     '_base_' / 'datasets'
+SELECTION_MODES = ('model', 'oracle', 'both')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,7 +60,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         'config',
         help='test config file path; omit it (give the checkpoint only) '
         'to use the config saved in the checkpoint')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='checkpoint file; with a config and no checkpoint the model is '
+        'evaluated as built (CLIP towers from model.pretrained, the rest '
+        'randomly initialised: the "before training" row)')
+    parser.add_argument(
+        '--selection',
+        choices=SELECTION_MODES,
+        default='model',
+        help="categories that reach the decoder: 'model' (the selector of "
+        "the config), 'oracle' (each image's ground-truth categories are "
+        "added, as in training: model.test_cfg.selection='oracle') or "
+        "'both' (two passes; the summary has a '<benchmark> (oracle)' row "
+        'under each benchmark: the mIoU the selector costs)')
     parser.add_argument(
         '--dataset',
         nargs='+',
@@ -106,7 +131,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if args.checkpoint is None:  # one path: the checkpoint
+    if args.checkpoint is None and not args.config.endswith('.py'):
+        # one path that is not a config: the checkpoint (config from it)
         args.checkpoint, args.config = args.config, None
     if args.data_root is not None and not args.dataset:
         parser.error('--data-root needs exactly one --dataset NAME (for the '
@@ -134,6 +160,63 @@ def trigger_visualization_hook(cfg: Config,
     return cfg
 
 
+def set_selection_mode(cfg: Config, mode: str) -> Config:
+    """``--selection``: 'oracle' sets ``model.test_cfg.selection``;
+    'model' and 'both' leave the config (both adds an oracle pass later).
+    """
+    if mode not in SELECTION_MODES:
+        raise ValueError(f'--selection must be one of {SELECTION_MODES}, got '
+                         f'{mode!r}')
+    if mode == 'oracle':
+        model = cfg.model.get('module', cfg.model)  # tta wraps the model
+        model.setdefault('test_cfg', {})
+        model.test_cfg['selection'] = 'oracle'
+    return cfg
+
+
+def _oracle_pass(runner: Runner) -> None:
+    """Switch the built model to oracle selection (``--selection both``).
+    """
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    model = getattr(model, 'module', model)  # SegTTAModel
+    model.test_cfg['selection'] = 'oracle'
+
+
+def merge_oracle_rows(rows: list, oracle_rows: list) -> list:
+    """Rows of the real selector, each followed by its oracle row
+    (benchmark name ``'<name> (oracle)'``)."""
+    if len(rows) != len(oracle_rows):
+        raise ValueError(f'{len(rows)} rows but {len(oracle_rows)} oracle '
+                         'rows')
+    merged = []
+    for row, oracle in zip(rows, oracle_rows):
+        merged += [row, dict(oracle, benchmark=f'{row["benchmark"]} (oracle)')]
+    return merged
+
+
+def set_untrained_vocabulary(cfg: Config) -> None:
+    """No checkpoint: the seen categories (``model.train_vocabulary``,
+    needed by the tag validator, otherwise stored in checkpoints) are the
+    classes of the config's training dataset."""
+    model = cfg.model
+    if model.get(
+            'train_vocabulary') is not None or not cfg.get('train_dataloader'):
+        return
+    from mmseg.registry import DATASETS
+    dataset = cfg.train_dataloader.dataset
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None:
+        dataset_cls = DATASETS.get(dataset['type'])
+        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
+    if classes:
+        model.train_vocabulary = list(classes)
+        print_log(
+            f'seen categories: the {len(classes)} classes of the training '
+            f'dataset ({dataset["type"]})',
+            logger='current')
+
+
 def _check_checkpoint(checkpoint: str) -> None:
     remote = '://' in checkpoint  # http(s)://, s3:// ... : mmengine loads it
     if not remote and not osp.isfile(checkpoint):
@@ -154,7 +237,8 @@ def main(argv=None) -> None:
     if args.dataset:
         benchmarks = resolve_benchmarks(args.dataset, args.data_root,
                                         DATASET_CONFIG_DIR)
-    _check_checkpoint(args.checkpoint)
+    if args.checkpoint is not None:
+        _check_checkpoint(args.checkpoint)
     for name, bench in (benchmarks or {}).items():
         check_data_root(bench['test_dataloader'], name)
         check_image_folders(bench['test_dataloader']['dataset'],
@@ -171,6 +255,9 @@ def main(argv=None) -> None:
     check_cfg_options(cfg, args.cfg_options, args.allow_unknown_cfg_options)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if CROP_SIZE_KEY in args.cfg_options:  # one key sets every part
+            apply_crop_size(cfg)
+    check_photometric_distortion(cfg)
     if benchmarks is None and cfg.get('test_dataloader'):
         check_data_root(cfg.test_dataloader)
         check_image_folders(cfg.test_dataloader['dataset'],
@@ -182,7 +269,15 @@ def main(argv=None) -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', name)
     cfg.load_from = args.checkpoint
-    if cfg.get('model', {}).get('pretrained') is not None:
+    if args.checkpoint is None:
+        print_log(
+            'no checkpoint: evaluating the model as built (CLIP weights from '
+            f'model.pretrained={cfg.model.get("pretrained")!r}, every other '
+            'weight randomly initialised)',
+            logger='current',
+            level=logging.WARNING)
+        set_untrained_vocabulary(cfg)
+    elif cfg.get('model', {}).get('pretrained') is not None:
         # the checkpoint holds every weight: do not fetch CLIP weights first
         print_log(
             f'model.pretrained={cfg.model.pretrained!r} is not used: '
@@ -202,6 +297,7 @@ def main(argv=None) -> None:
                 logger='current',
                 level=logging.WARNING)
 
+    set_selection_mode(cfg, args.selection)
     if args.tta:
         if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
             raise ValueError('--tta needs tta_pipeline and tta_model in the '
@@ -241,13 +337,22 @@ def main(argv=None) -> None:
     else:
         runner = RUNNERS.build(cfg)
 
-    if benchmarks is None:
+    def evaluate() -> list:
+        if benchmarks is not None:
+            return run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
         metrics = runner.test()
         meta = getattr(runner.test_loop.dataloader.dataset, 'metainfo', {})
         classes = (meta or {}).get('classes')
-        rows = [summary_row(name, metrics, len(classes) if classes else None)]
-    else:
-        rows = run_benchmarks(runner, benchmarks, cfg.get('test_cfg'))
+        return [summary_row(name, metrics, len(classes) if classes else None)]
+
+    rows = evaluate()
+    if args.selection == 'both':
+        runner.logger.info('second pass: oracle selection (the ground-truth '
+                           'categories of each image are added)')
+        _oracle_pass(runner)
+        rows = merge_oracle_rows(rows, evaluate())
+    elif args.selection == 'oracle':
+        rows = [dict(r, benchmark=f'{r["benchmark"]} (oracle)') for r in rows]
 
     if is_main_process():
         table = format_summary(rows)  # this run's rows

@@ -17,6 +17,8 @@ from dcp_mm.datasets import (check_image_folders, read_bad_sample_report,
                              wrap_checked)
 from dcp_mm.engine import (check_cfg_options, fix_persistent_workers,
                            setup_cpu_distributed)
+from dcp_mm.engine.config_checks import (CROP_SIZE_KEY, apply_crop_size,
+                                         check_photometric_distortion)
 
 # devices on which mmengine's AmpOptimWrapper can be built (it asserts so)
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
@@ -178,6 +180,9 @@ def main(argv=None) -> None:
     check_cfg_options(cfg, args.cfg_options, args.allow_unknown_cfg_options)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        if CROP_SIZE_KEY in args.cfg_options:  # one key sets every part
+            apply_crop_size(cfg)
+    check_photometric_distortion(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:

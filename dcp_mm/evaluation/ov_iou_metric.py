@@ -1,4 +1,5 @@
 """mIoU for open-vocabulary benchmarks on top of mmseg's ``IoUMetric``."""
+import logging
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
@@ -13,6 +14,8 @@ from prettytable import PrettyTable
 
 ABSENT_CLASS_MODES = ('mmseg', 'detectron2')
 DEFAULT_IGNORE_INDEX = 255
+PIXEL_RECALL_WARNING = 50.0
+"""Pixel recall (percent) below which the selection bounds mIoU (warned)."""
 
 
 @METRICS.register_module()
@@ -59,6 +62,19 @@ class OVIoUMetric(IoUMetric):
       (:class:`~dcp_mm.datasets.PascalVOC20bDataset`): 59 names queried,
       predictions >= 20 -> 20 ('background'), 21 evaluated classes, as
       CAT-Seg's ``VOCbEvaluator`` (``pred[pred >= 20] = 20``).
+    * **Selection diagnostics.** When the predictions carry the metainfo
+      key ``selected_categories`` (the names of the categories that reached
+      the decoder, set by :class:`~dcp_mm.models.OpenVocabEncoderDecoder`),
+      the metrics also hold ``meanK`` (mean number of selected categories
+      per image), ``catRecall`` (mean over images with labelled pixels of
+      the share of the image's GT categories that were selected, percent)
+      and ``pixRecall`` (share of all labelled pixels whose GT category was
+      selected, percent). Names map to indices through
+      ``dataset_meta['classes']`` (and ``pred_remap`` when present). A
+      pixel whose category was not selected cannot be predicted right, so
+      aAcc <= pixRecall; below 50 % a warning says that mIoU is bounded by
+      the selection (compare with ``tools/test.py --selection oracle``).
+      Samples without the key (other segmentors) give no diagnostics.
     * **Input checks** (ValueError, naming ``seg_map_path``): a GT value
       outside ``[0, num_eval_classes)`` that is not the ignore index; a
       prediction index ``>= len(classes)`` or ``seg_logits`` with more
@@ -92,7 +108,9 @@ class OVIoUMetric(IoUMetric):
     Raises:
         ValueError: unknown ``absent_classes`` or ``iou_metrics``,
             ``nan_to_num`` with ``'detectron2'``, inconsistent
-            ``pred_remap``/``eval_classes`` metainfo, or bad inputs (above).
+            ``pred_remap``/``eval_classes`` metainfo, bad inputs (above), or
+            a ``selected_categories`` name that is not in
+            ``dataset_meta['classes']``.
     """
 
     def __init__(self,
@@ -230,10 +248,75 @@ class OVIoUMetric(IoUMetric):
                         f'[0, {num_eval}) and not ignore_index={ignore}; '
                         'check the dataset type, reduce_zero_label and '
                         'ignore_index')
-                self.results.append(
-                    self.intersect_and_union(pred, label, num_eval, ignore))
+                areas = self.intersect_and_union(pred, label, num_eval, ignore)
+                stats = self._selection_stats(sample, label, ignore, lut, name)
+                self.results.append((*areas, stats))
             if self.output_dir is not None:
                 self._save(pred, sample, num_eval)
+
+    def _selection_stats(self, sample: dict, label: torch.Tensor, ignore: int,
+                         lut: Optional[torch.Tensor],
+                         name: str) -> torch.Tensor:
+        """Selection counts of one image (NaN without the metainfo key).
+
+        Returns:
+            (5, ) float64: K, number of GT categories, number of them
+            selected, labelled pixels, labelled pixels whose category was
+            selected.
+        """
+        selected = sample.get('selected_categories')
+        if selected is None:
+            return torch.full((5, ), float('nan'), dtype=torch.float64)
+        index = {c: i for i, c in enumerate(self._meta()['classes'])}
+        unknown = [c for c in selected if c not in index]
+        if unknown:
+            raise ValueError(
+                f'{name}: selected categories {unknown[:5]} are not in the '
+                'dataset metainfo classes; the model vocabulary must be the '
+                'dataset classes')
+        sel = torch.as_tensor([index[c] for c in selected], dtype=torch.long)
+        if lut is not None:
+            sel = lut[sel]
+        label = label[label != ignore].long().cpu()
+        gt, counts = torch.unique(label, return_counts=True)
+        hit = torch.isin(gt, sel)
+        return torch.tensor([
+            float(len(selected)),
+            float(gt.numel()),
+            float(hit.sum()),
+            float(counts.sum()),
+            float(counts[hit].sum())
+        ],
+                            dtype=torch.float64)
+
+    @staticmethod
+    def selection_metrics(stats: Sequence[torch.Tensor]) -> Dict[str, float]:
+        """``meanK``, ``catRecall`` and ``pixRecall`` of per-image counts.
+
+        Args:
+            stats: (5, ) per-image counts of :meth:`_selection_stats`
+                (images without selection information are NaN and skipped).
+
+        Returns:
+            dict (empty when no image has selection information): ``meanK``
+            (2 decimals), ``catRecall`` (mean over images with GT categories
+            of selected / GT categories) and ``pixRecall`` (selected /
+            labelled pixels over the dataset), both in percent.
+        """
+        rows = [s for s in stats if not torch.isnan(s).any()]
+        if not rows:
+            return {}
+        table = torch.stack(rows)
+        k, n_gt, n_hit, n_px, n_px_hit = table.unbind(dim=1)
+        has_gt = n_gt > 0
+        cat = (n_hit[has_gt] / n_gt[has_gt]).mean() if has_gt.any() else \
+            torch.tensor(float('nan'))
+        pix = n_px_hit.sum() / n_px.sum() if n_px.sum() > 0 else \
+            torch.tensor(float('nan'))
+        return dict(
+            meanK=round(float(k.mean()), 2),
+            catRecall=round(float(cat) * 100, 2),
+            pixRecall=round(float(pix) * 100, 2))
 
     def _save(self, pred: torch.Tensor, sample: dict, num_eval: int) -> None:
         basename = osp.splitext(osp.basename(sample['img_path']))[0]
@@ -249,19 +332,25 @@ class OVIoUMetric(IoUMetric):
 
         Args:
             results (list): ``(area_intersect, area_union, area_pred,
-                area_label)`` tuples, each a (num_eval_classes, ) tensor.
+                area_label)`` tuples, each a (num_eval_classes, ) tensor,
+                optionally followed by the (5, ) selection counts of
+                :meth:`process`.
 
         Returns:
             dict[str, float]: 'aAcc', 'mIoU', 'mAcc' (and 'mDice', 'mFscore',
-            'mPrecision', 'mRecall' if requested), in percent, 2 decimals.
+            'mPrecision', 'mRecall' if requested), in percent, 2 decimals;
+            plus 'meanK', 'catRecall', 'pixRecall' (see
+            :meth:`selection_metrics`) when the predictions named their
+            selected categories.
         """
         logger: MMLogger = MMLogger.get_current_instance()
         if self.format_only:
             logger.info(f'results are saved to {osp.dirname(self.output_dir)}')
             return OrderedDict()
         areas = tuple(zip(*results))
-        assert len(areas) == 4, f'expected 4 area lists, got {len(areas)}'
-        total_i, total_u, total_p, total_l = (sum(a) for a in areas)
+        assert len(areas) in (4, 5), \
+            f'expected 4 area lists (+ selection counts), got {len(areas)}'
+        total_i, total_u, total_p, total_l = (sum(a) for a in areas[:4])
         ret = self.total_area_to_metrics(total_i, total_u, total_p, total_l,
                                          self.metrics, self.nan_to_num,
                                          self.beta)
@@ -282,7 +371,30 @@ class OVIoUMetric(IoUMetric):
             mean = round(float(np.nanmean(value.astype(np.float64))) * 100, 2)
             metrics[key if key == 'aAcc' else 'm' + key] = mean
         self._log_table(ret, logger)
+        if len(areas) == 5:
+            selection = self.selection_metrics(areas[4])
+            metrics.update(selection)
+            self._log_selection(selection, logger)
         return metrics
+
+    @staticmethod
+    def _log_selection(selection: Dict[str, float], logger: MMLogger) -> None:
+        if not selection:
+            return
+        print_log(
+            f'category selection: mean K {selection["meanK"]:.2f}, category '
+            f'recall {selection["catRecall"]:.2f} %, pixel recall '
+            f'{selection["pixRecall"]:.2f} %', logger)
+        if selection['pixRecall'] < PIXEL_RECALL_WARNING:
+            print_log(
+                f'pixel recall {selection["pixRecall"]:.2f} % < '
+                f'{PIXEL_RECALL_WARNING} %: the selector dropped the '
+                'categories of most labelled pixels, which no decoder can '
+                'predict, so mIoU is bounded by the selection, not the '
+                'decoder (aAcc <= pixel recall); compare with '
+                'tools/test.py --selection oracle',
+                logger,
+                level=logging.WARNING)
 
     def _log_table(self, ret: Dict[str, np.ndarray], logger: MMLogger) -> None:
         table = PrettyTable()

@@ -16,7 +16,8 @@ through ``OVVocabularyHook``). This module holds the reusable parts:
   :class:`mmengine.runner.Runner` (model built and checkpoint loaded once);
 * :func:`summary_row`, :func:`format_summary`, :func:`format_summary_csv`,
   :func:`write_summary`: the final ``benchmark | #classes | mIoU | aAcc |
-  mAcc`` table.
+  mAcc`` table (+ ``K | cat. recall | pix. recall``, the selection
+  diagnostics of ``OVIoUMetric``).
 """
 import copy
 import csv
@@ -43,7 +44,13 @@ the shipped configs, see :func:`~dcp_mm.utils.config_root`)."""
 SUMMARY_COLUMNS = ('benchmark', '#classes', 'mIoU', 'aAcc', 'mAcc')
 """Columns of the summary table (metric values in percent)."""
 
+SELECTION_COLUMNS = ('K', 'cat. recall', 'pix. recall')
+"""Columns added when a row has selection diagnostics (``OVIoUMetric``:
+mean number of selected categories, category and pixel recall in percent).
+"""
+
 _METRIC_KEYS = ('mIoU', 'aAcc', 'mAcc')
+_SELECTION_KEYS = ('meanK', 'catRecall', 'pixRecall')
 PathLike = Union[str, Path]
 
 
@@ -193,24 +200,31 @@ def summary_row(benchmark: str, metrics: Mapping[str, Any],
         num_classes: size T of the test vocabulary (None: unknown).
 
     Returns:
-        ``dict(benchmark=, num_classes=, mIoU=, aAcc=, mAcc=)``; a metric
-        missing from ``metrics`` is None.
+        ``dict(benchmark=, num_classes=, mIoU=, aAcc=, mAcc=)``, a metric
+        missing from ``metrics`` is None; plus ``meanK=, catRecall=,
+        pixRecall=`` when ``metrics`` has them (``OVIoUMetric``'s
+        selection diagnostics).
     """
     row: Dict[str, Any] = dict(benchmark=benchmark, num_classes=num_classes)
-    for key in _METRIC_KEYS:
+    for key in _METRIC_KEYS + _SELECTION_KEYS:
         value = metrics.get(key)
         if value is None:
             value = next(
                 (v for k, v in metrics.items() if str(k).endswith('/' + key)),
                 None)
-        row[key] = None if value is None else float(value)
+        if value is not None or key in _METRIC_KEYS:
+            row[key] = None if value is None else float(value)
     return row
 
 
-def _cells(row: Mapping[str, Any]) -> List[str]:
+def _has_selection(rows: Sequence[Mapping[str, Any]]) -> bool:
+    return any(r.get(k) is not None for r in rows for k in _SELECTION_KEYS)
+
+
+def _cells(row: Mapping[str, Any], selection: bool = False) -> List[str]:
     num = row.get('num_classes')
     cells = [str(row['benchmark']), '-' if num is None else str(int(num))]
-    for key in _METRIC_KEYS:
+    for key in _METRIC_KEYS + (_SELECTION_KEYS if selection else ()):
         value = row.get(key)
         cells.append('-' if value is None else f'{float(value):.2f}')
     return cells
@@ -231,8 +245,13 @@ def format_summary(rows: Sequence[Mapping[str, Any]]) -> str:
             | benchmark | #classes |  mIoU |  aAcc |  mAcc |
             |-----------|---------:|------:|------:|------:|
             | ade150    |      150 | 31.25 | 70.10 | 45.00 |
+
+        When any row has selection diagnostics (``meanK``, ``catRecall``,
+        ``pixRecall``), the columns :data:`SELECTION_COLUMNS` follow.
     """
-    table = [list(SUMMARY_COLUMNS)] + [_cells(r) for r in rows]
+    sel = _has_selection(rows)
+    header = list(SUMMARY_COLUMNS) + list(SELECTION_COLUMNS if sel else ())
+    table = [header] + [_cells(r, sel) for r in rows]
     widths = [
         max(len(line[i]) for line in table) for i in range(len(table[0]))
     ]
@@ -256,13 +275,18 @@ def format_summary_csv(rows: Sequence[Mapping[str, Any]]) -> str:
         rows: as in :func:`format_summary`; None becomes an empty field.
 
     Returns:
-        CSV text with ``\\n`` line endings, metrics with two decimals.
+        CSV text with ``\\n`` line endings, metrics with two decimals;
+        ``meanK,catRecall,pixRecall`` columns follow when any row has them.
     """
+    sel = _has_selection(rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
-    writer.writerow(['benchmark', 'num_classes', *_METRIC_KEYS])
+    writer.writerow([
+        'benchmark', 'num_classes', *_METRIC_KEYS,
+        *(_SELECTION_KEYS if sel else ())
+    ])
     for row in rows:
-        writer.writerow(['' if c == '-' else c for c in _cells(row)])
+        writer.writerow(['' if c == '-' else c for c in _cells(row, sel)])
     return buf.getvalue()
 
 
@@ -280,9 +304,10 @@ def read_summary_csv(path: PathLike) -> List[Dict[str, Any]]:
             row: Dict[str, Any] = dict(benchmark=rec['benchmark'])
             num = rec.get('num_classes') or ''
             row['num_classes'] = int(num) if num.strip() else None
-            for key in _METRIC_KEYS:
+            for key in _METRIC_KEYS + _SELECTION_KEYS:
                 value = (rec.get(key) or '').strip()
-                row[key] = float(value) if value else None
+                if value or key in _METRIC_KEYS:  # no empty diagnostics
+                    row[key] = float(value) if value else None
             rows.append(row)
     return rows
 

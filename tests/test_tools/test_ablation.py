@@ -337,3 +337,46 @@ def test_metafile_errors(tmp_path):
     (tmp_path / 'b' / 'metafile.yaml').write_text('Ablations:\n' + entry)
     with pytest.raises(ValueError, match='defined twice'):
         load_tables(tmp_path)
+
+
+def test_summary_table_with_selection_diagnostics(tmp_path, monkeypatch,
+                                                  capsys):
+    """Besides the mIoU table, every row and benchmark is listed with aAcc
+    and the selection diagnostics (table_<T>_summary.md)."""
+    tool = _load_tool()
+    table = TABLES['VII']
+    ckpts = tmp_path / 'ckpts'
+    for row in table.rows:
+        (ckpts / row.stem).mkdir(parents=True)
+        (ckpts / row.stem / 'iter_2.pth').write_bytes(b'')
+
+    def fake_eval(row, checkpoint, benchmarks, work_dir, cfg_options):
+        k = float(len(row.label))
+        return [
+            dict(
+                benchmark=name,
+                num_classes=20,
+                mIoU=10.0,
+                aAcc=50.0,
+                mAcc=20.0,
+                meanK=k,
+                catRecall=75.0,
+                pixRecall=40.0) for name in benchmarks
+        ]
+
+    monkeypatch.setattr(tool, 'evaluate_row', fake_eval)
+    tool.main([
+        'VII', '--checkpoints',
+        str(ckpts), '--dataset', 'voc20', '--data-root',
+        str(tmp_path)
+    ])
+    out = capsys.readouterr().out
+    summary = (ckpts / 'table_VII_summary.md').read_text().splitlines()
+    assert summary[0].split('|')[6:9] == [
+        '    K ', ' cat. recall ', ' pix. recall '
+    ]
+    assert len(summary) == 2 + len(table.rows)
+    first = table.rows[0]
+    assert f'| {first.label} (voc20)' in summary[2]
+    assert summary[2].rstrip().endswith('75.00 |       40.00 |')
+    assert '\n'.join(summary) in out

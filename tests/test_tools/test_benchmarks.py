@@ -316,3 +316,35 @@ def test_repeated_runs_merge_summary_rows(tmp_path):
                                                            ('voc20', 90.0)]
     write_summary([voc], tmp_path, merge=False)
     assert [r['benchmark'] for r in read_summary_csv(csv_path)] == ['voc20']
+
+
+def test_summary_with_selection_diagnostics(tmp_path):
+    metrics = {
+        'mIoU': 12.0,
+        'aAcc': 40.0,
+        'mAcc': 20.0,
+        'meanK': 5.25,
+        'catRecall': 60.0,
+        'pixRecall': 45.5
+    }
+    rows = [
+        summary_row('voc20', metrics, 20),
+        summary_row('voc20 (oracle)', dict(metrics, mIoU=30.0), 20),
+        summary_row('other', {'mIoU': 1.0}, None),
+    ]
+    assert rows[0]['meanK'] == 5.25 and 'meanK' not in rows[2]
+    expected = ('| benchmark      | #classes |  mIoU |  aAcc |  mAcc |    K | '
+                'cat. recall | pix. recall |\n'
+                '|----------------|---------:|------:|------:|------:|-----:|'
+                '------------:|------------:|\n'
+                '| voc20          |       20 | 12.00 | 40.00 | 20.00 | 5.25 | '
+                '      60.00 |       45.50 |\n'
+                '| voc20 (oracle) |       20 | 30.00 | 40.00 | 20.00 | 5.25 | '
+                '      60.00 |       45.50 |\n'
+                '| other          |        - |  1.00 |     - |     - |    - | '
+                '          - |           - |')
+    assert format_summary(rows) == expected
+    csv_text = format_summary_csv(rows)
+    assert csv_text.splitlines()[0] == (
+        'benchmark,num_classes,mIoU,aAcc,mAcc,meanK,catRecall,pixRecall')
+    assert csv_text.splitlines()[3] == 'other,,1.00,,,,,'

@@ -101,3 +101,45 @@ def test_train_py_arguments():
     args = tool.parse_args(['cfg.py', '--amp', '--resume', '--work-dir', 'w'])
     assert (args.amp, args.resume, args.work_dir) == (True, True, 'w')
     assert args.launcher == 'none'
+
+
+def test_test_py_selection_flag_and_optional_checkpoint():
+    from mmengine.config import Config
+    tool = _load_tool(TEST_PY)
+    args = tool.parse_args(['cfg.py'])
+    assert args.checkpoint is None and args.selection == 'model'
+    args = tool.parse_args(['cfg.py', 'c.pth', '--selection', 'both'])
+    assert (args.checkpoint, args.selection) == ('c.pth', 'both')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['cfg.py', '--selection', 'gt'])
+    cfg = Config.fromfile(str(CONFIG))
+    tool.set_selection_mode(cfg, 'model')
+    assert 'selection' not in cfg.model.test_cfg
+    tool.set_selection_mode(cfg, 'oracle')
+    assert cfg.model.test_cfg.selection == 'oracle'
+    assert cfg.model.test_cfg.mode == 'slide'  # the rest is kept
+    rows = [dict(benchmark='voc20', mIoU=1.0), dict(benchmark='pc59')]
+    oracle = [dict(benchmark='voc20', mIoU=9.0), dict(benchmark='pc59')]
+    merged = tool.merge_oracle_rows(rows, oracle)
+    assert [r['benchmark'] for r in merged
+            ] == ['voc20', 'voc20 (oracle)', 'pc59', 'pc59 (oracle)']
+    assert merged[1]['mIoU'] == 9.0
+    with pytest.raises(ValueError, match='oracle rows'):
+        tool.merge_oracle_rows(rows, oracle[:1])
+
+
+def test_test_py_without_checkpoint_takes_seen_categories_from_train_set():
+    from mmengine.config import Config
+
+    from dcp_mm.datasets.class_names import COCO_STUFF_171_CLASSES
+    tool = _load_tool(TEST_PY)
+    cfg = Config.fromfile(str(CONFIG))
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == list(COCO_STUFF_171_CLASSES)
+    cfg = Config.fromfile(str(CONFIG))
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('a', 'b'))
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == ['a', 'b']
+    cfg.model.train_vocabulary = ['x']  # given: kept
+    tool.set_untrained_vocabulary(cfg)
+    assert cfg.model.train_vocabulary == ['x']

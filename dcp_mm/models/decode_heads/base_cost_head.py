@@ -11,6 +11,7 @@ from torch import Tensor
 from dcp_mm.structures import (CategorySelection, CLIPFeatureSpec,
                                CostFeatureSpec, HeadInputs,
                                require_cost_features)
+from ..losses.category_bce_loss import constant_prediction_bce
 
 SELECTION_KEY = 'category_selection'
 """Metainfo key of a training sample: its row of the batch's
@@ -143,6 +144,10 @@ class BaseCostHead(BaseDecodeHead):
             losses[loss_fn.loss_name] = losses.get(
                 loss_fn.loss_name, 0) + self._loss_at_label_size(
                     loss_fn, seg_logits, label, selection)
+        # the BCE of predicting each image's share of positives everywhere
+        # (1/K): a curve at this level is not learning (logged, not summed)
+        losses['bce_baseline'] = constant_prediction_bce(
+            label, selection, self.ignore_index)
         return losses
 
     def predict_by_feat(self, seg_logits: Tensor,

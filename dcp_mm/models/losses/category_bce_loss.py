@@ -80,3 +80,55 @@ class CategoryBCELoss(nn.Module):
                 seg_logits.float(), target.float(), reduction='none')
             loss = (loss * weight).sum() / weight.sum().clamp(min=1.0)
         return self.loss_weight * loss
+
+
+@torch.no_grad()
+def constant_prediction_bce(seg_label: Tensor,
+                            selection: CategorySelection,
+                            ignore_index: int = 255) -> Tensor:
+    """BCE of the best image-blind prediction: the "not learning" level.
+
+    For image b, let ``n_b`` be the number of counted (pixel, category)
+    pairs of :class:`CategoryBCELoss` (pixels that are not ``ignore_index``
+    times the valid selected categories ``K_b``) and ``q_b`` the share of
+    positive pairs among them. Predicting the constant probability
+    ``q_b`` for every pair minimises the loss among predictions that do not
+    look at the pixels, with value the binary entropy
+    ``H(q) = -q log q - (1 - q) log(1 - q)``. When every labelled pixel's
+    category was selected (training: the ground-truth categories are added
+    to the selection), ``q_b = 1 / K_b``: the loss of predicting 1/K for
+    every (pixel, category). The returned value is
+    ``sum_b n_b H(q_b) / sum_b n_b``, the same pair-weighted mean as the
+    loss, so ``loss_bce / loss_weight`` at this value means the model has
+    learnt nothing beyond the share of positives; below it, it uses the
+    image. Logged as ``bce_baseline`` (no ``loss`` in the name: mmengine's
+    ``parse_losses`` sums only keys containing ``'loss'``).
+
+    Args:
+        seg_label: (B, H, W) label values in [0, T) or ``ignore_index``.
+        selection: :class:`CategorySelection` with (B, K) indices / valid.
+        ignore_index: label value that is not counted.
+
+    Returns:
+        Detached float32 scalar (0 when nothing is counted).
+
+    Raises:
+        ValueError: ``seg_label`` is not (B, H, W) with the selection's B.
+    """
+    if seg_label.dim() != 3 or seg_label.shape[0] != \
+            selection.indices.shape[0]:
+        raise ValueError(f'seg_label must be (B, H, W) with B = '
+                         f'{selection.indices.shape[0]} (the selection), got '
+                         f'{tuple(seg_label.shape)}')
+    label = seg_label.long()
+    # (B, H, W) -> (B, H*W)
+    label = label.flatten(1)
+    keep = (label != ignore_index).float()
+    valid = selection.valid.float()  # (B, K)
+    # (B, 1, H*W) == (B, K, 1) -> (B, K, H*W): positive pairs
+    hits = (label[:, None] == selection.indices[:, :, None]).float()
+    pos = (hits * keep[:, None] * valid[:, :, None]).sum(dim=(1, 2))
+    pairs = keep.sum(dim=1) * valid.sum(dim=1)  # (B, )
+    q = pos / pairs.clamp(min=1.0)
+    entropy = -(torch.xlogy(q, q) + torch.xlogy(1 - q, 1 - q))
+    return ((pairs * entropy).sum() / pairs.sum().clamp(min=1.0)).float()

@@ -252,6 +252,7 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         that reached the decoder; the union over sliding windows) and, with
         TV, ``tv_relabelled``.
         """
+        check_test_cfg(self.test_cfg)  # also after a change at run time
         vocab = self.current_vocabulary()
         text = self.text_encoder(vocab)
         gt = self.gt_categories(data_samples, len(vocab)) if \

@@ -68,6 +68,12 @@ class OpenVocabularyMixin:
             ValueError: a label value outside [0, T) that is not the
                 ignore index (names the label map).
         """
+        if data_samples is None or any('gt_sem_seg' not in ds
+                                       for ds in data_samples):
+            raise ValueError(
+                'the ground-truth categories are needed (training, or '
+                "test_cfg.selection='oracle', which needs the ground truth): "
+                'give data samples with gt_sem_seg')
         ignore, cats = self.decode_head.ignore_index, []
         for ds in data_samples:
             values = torch.unique(ds.gt_sem_seg.data)

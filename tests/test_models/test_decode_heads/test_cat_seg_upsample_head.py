@@ -110,7 +110,7 @@ def test_loss_and_backward():
         s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 32, 32)))
         samples.append(s)
     losses = head.loss(inp, samples, {})
-    assert set(losses) == {'loss_bce'}
+    assert set(losses) == {'loss_bce', 'bce_baseline'}
     losses['loss_bce'].backward()
     for name, p in head.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name

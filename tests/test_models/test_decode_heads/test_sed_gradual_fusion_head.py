@@ -119,7 +119,9 @@ def test_loss_backward_and_detached_guidance():
         s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 32, 32)))
         samples.append(s)
     losses = head.loss(inp, samples, {})
-    assert set(losses) == {'loss_bce', 'loss_aux0', 'loss_aux1', 'loss_aux2'}
+    assert set(losses) == {
+        'loss_bce', 'loss_aux0', 'loss_aux1', 'loss_aux2', 'bce_baseline'
+    }
     sum(losses.values()).backward()
     for name, p in head.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name

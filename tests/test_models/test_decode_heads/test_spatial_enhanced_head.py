@@ -156,7 +156,7 @@ def test_loss_uses_selected_categories():
         s.gt_sem_seg = PixelData(data=torch.randint(0, T, (1, 20, 20)))
         samples.append(s)
     losses = head.loss(inp, samples, None)
-    assert set(losses) == {'loss_bce'}
+    assert set(losses) == {'loss_bce', 'bce_baseline'}
     assert losses['loss_bce'].ndim == 0 and losses['loss_bce'] > 0
     losses['loss_bce'].backward()
     check_grads(head)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
+from dcp_mm.models.losses import constant_prediction_bce
 from dcp_mm.structures import CategorySelection
 
 
@@ -38,3 +39,47 @@ def test_errors():
             num_classes=5)
     with pytest.raises(ValueError, match='do not match'):
         loss(torch.zeros(1, 2, 1, 2), torch.tensor([[[0, 1]]]), sel)
+
+
+def _entropy(q):
+    return 0.0 if q in (0.0, 1.0) else -(
+        q * math.log(q) + (1 - q) * math.log(1 - q))
+
+
+def test_constant_prediction_baseline_by_hand():
+    # image 0: labels 4, 255, 1, 1; categories [4, 1, pad]:
+    #   6 counted pairs, 3 positive -> q = 1/2
+    # image 1: labels 0 x 4; categories [0, 2, 3]: 12 pairs, 4 positive
+    #   -> q = 1/3 (= 1/K: every labelled pixel's category is selected)
+    label = torch.tensor([[[4, 255], [1, 1]], [[0, 0], [0, 0]]])
+    sel = CategorySelection(
+        torch.tensor([[4, 1, 4], [0, 2, 3]]),
+        torch.tensor([[True, True, False], [True, True, True]]))
+    expected = (6 * math.log(2) + 12 * _entropy(1 / 3)) / 18
+    base = constant_prediction_bce(label, sel, ignore_index=255)
+    assert base.item() == pytest.approx(expected, rel=1e-6)
+    assert not base.requires_grad
+    # it is the loss of predicting q_b everywhere, and any other constant
+    # does worse
+    loss = MODELS.build(dict(type='CategoryBCELoss'))
+
+    def constant_loss(q0, q1):
+        logits = torch.empty(2, 3, 2, 2)
+        logits[0], logits[1] = torch.logit(torch.tensor(q0)), torch.logit(
+            torch.tensor(q1))
+        return loss(logits, label, sel).item()
+
+    assert constant_loss(0.5, 1 / 3) == pytest.approx(base.item(), rel=1e-5)
+    assert constant_loss(0.4, 1 / 3) > base.item()
+    assert constant_loss(0.5, 0.3) > base.item()
+
+
+def test_constant_prediction_baseline_edge_cases():
+    sel = CategorySelection(torch.tensor([[2]]), torch.tensor([[True]]))
+    # the only category is absent: predicting 0 is perfect
+    assert constant_prediction_bce(torch.tensor([[[1, 1]]]), sel).item() == 0.0
+    # nothing counted
+    assert constant_prediction_bce(torch.tensor([[[255, 255]]]),
+                                   sel).item() == 0.0
+    with pytest.raises(ValueError, match='seg_label must be'):
+        constant_prediction_bce(torch.zeros(2, 1, 2, dtype=torch.long), sel)

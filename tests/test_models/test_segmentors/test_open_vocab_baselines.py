@@ -89,7 +89,7 @@ def train_one_step(model):
 def test_catseg_trains_one_step_and_predicts():
     model = MODELS.build(catseg_cfg())
     losses, trainable, changed = train_one_step(model)
-    assert set(losses) == {'loss_bce', 'num_selected'}
+    assert set(losses) == {'loss_bce', 'num_selected', 'bce_baseline'}
     assert losses['num_selected'] == 4  # T = 5 pruned to 4
     # CAT-Seg fine-tunes q/v of both CLIP towers
     assert any(n.startswith('text_encoder') for n in trainable)
@@ -122,7 +122,8 @@ def test_sed_trains_one_step_and_predicts_with_cer():
     model = MODELS.build(sed_cfg())
     losses, trainable, changed = train_one_step(model)
     assert set(losses) == {
-        'loss_bce', 'loss_aux0', 'loss_aux1', 'loss_aux2', 'num_selected'
+        'loss_bce', 'loss_aux0', 'loss_aux1', 'loss_aux2', 'num_selected',
+        'bce_baseline'
     }
     assert not any(n.startswith('text_encoder') for n in trainable)
     assert any(n.startswith('backbone.visual.trunk') for n in trainable)

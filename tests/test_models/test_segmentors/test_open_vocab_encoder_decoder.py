@@ -28,7 +28,7 @@ def test_train_step_gradients_and_loss():
     model.train()
     data = model.data_preprocessor(batch(), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_bce', 'num_selected'}
+    assert set(losses) == {'loss_bce', 'num_selected', 'bce_baseline'}
     assert torch.isfinite(losses['loss_bce'])
     losses['loss_bce'].backward()
     trainable = [(n, p) for n, p in model.named_parameters()
@@ -361,3 +361,42 @@ def test_slide_matches_catseg_fold_average():
         g = F.interpolate(g, (80, 80), mode='bilinear', align_corners=False)
         ref = (win + g) / 2
     torch.testing.assert_close(probs, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_oracle_selection_adds_ground_truth_categories():
+    """test_cfg.selection='oracle': each image's GT categories are added
+    to the selector's choice at test time; 'model' leaves it."""
+
+    class OnlyFirst(torch.nn.Module):
+
+        def forward(self, cls_embed, dense, text, gt=None):
+            sets = [torch.tensor([0]) for _ in cls_embed]
+            return pad_selections(
+                sets, cls_embed.new_zeros(len(sets), text.shape[0]))
+
+    model = MODELS.build(tiny_cfg(post_processor=None)).eval()
+    model.selector = OnlyFirst()
+    data = model.data_preprocessor(batch(), False)
+    labels = [
+        torch.zeros(1, 32, 32, dtype=torch.long) + 255,
+        torch.full((1, 32, 32), 3)
+    ]
+    labels[0][:, :8] = 2
+    for ds, lab in zip(data['data_samples'], labels):
+        ds.gt_sem_seg.data = lab
+    with torch.no_grad():
+        plain = model.predict(data['inputs'], data['data_samples'])
+        # predict fills the given samples: read before the next call
+        assert [p.selected_categories for p in plain] == [['cat'], ['cat']]
+        model.test_cfg['selection'] = 'oracle'
+        oracle = model.predict(data['inputs'], data['data_samples'])
+    assert [p.selected_categories for p in oracle] == [['cat', 'grass'],
+                                                       ['cat', 'sky']]
+    # the oracle category now has real logits, the others -100
+    dropped = (oracle[1].seg_logits.data == -100.0).flatten(1).all(1)
+    assert dropped.tolist() == [False, True, True, False, True]
+    with pytest.raises(ValueError, match='needs the ground truth'):
+        model.predict(data['inputs'])
+    model.test_cfg['selection'] = 'gt'
+    with pytest.raises(ValueError, match='test_cfg.selection must be'):
+        model.predict(data['inputs'], data['data_samples'])
