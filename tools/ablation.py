@@ -126,6 +126,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                        or len(args.dataset) != 1):
         parser.error('--data-root needs exactly one --dataset NAME')
     os.environ.setdefault('LOCAL_RANK', '0')
+    if not args.list and (args.table is None or args.checkpoints is None):
+        parser.error('give TABLE and --checkpoints DIR (or --list)')
     return args
 
 
@@ -230,8 +232,6 @@ def main(argv=None) -> str:
         text = list_tables()
         print(text)
         return text
-    if args.table is None or args.checkpoints is None:
-        raise SystemExit('give TABLE and --checkpoints DIR (or --list)')
     table: AblationTable = get_table(args.table)
     names: List[str] = list(args.dataset or table.benchmarks)
     # every check that needs no model comes first

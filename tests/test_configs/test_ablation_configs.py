@@ -184,6 +184,9 @@ def test_builds_trains_and_predicts_tiny(row):
         value = _attr(model, key)
         if expected is None and key == 'model.aux_losses':
             assert len(value) == 0, key  # an empty ModuleList
+        elif expected is None and key == 'model.selector':
+            # selector=None keeps every category
+            assert type(value).__name__ == 'AllCategoriesSelector', key
         elif expected is None:
             assert value is None, key
         else:

@@ -325,7 +325,7 @@ def test_metafile_errors(tmp_path):
     (tmp_path / 'a').mkdir()
     (tmp_path / 'a' / 'metafile.yaml'
      ).write_text('Ablations:\n- Table: X\n  Title: t\n  Rows: []\n')
-    with pytest.raises(ValueError, match=r"metafile.yaml.*'Row header'"):
+    with pytest.raises(ValueError, match=r"metafile.yaml.*'Full config'"):
         load_tables(tmp_path)
     entry = ('- Table: X\n  Title: t\n  Row header: r\n  Benchmarks: '
              '[ade150]\n  Full config: a/x.py\n  Rows:\n  - Label: full\n'

@@ -135,7 +135,7 @@ def test_loss_and_check_inputs():
     inputs = _inputs()
     batch = random_seg_batch(B, 16, K)
     losses = head.loss(inputs, batch['data_samples'], {})
-    assert set(losses) == {'loss_bce'}
+    assert set(losses) == {'loss_bce', 'bce_baseline'}
     assert torch.isfinite(losses['loss_bce'])
     pyramid = CLIPFeatureSpec('backbone B', D, 'pyramid', (40, 80, 160, 320),
                               False)

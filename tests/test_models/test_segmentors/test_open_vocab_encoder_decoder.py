@@ -272,7 +272,9 @@ def test_text_adapter_and_aux_loss_slots():
     model.train()
     data = model.data_preprocessor(batch(), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_bce', 'loss_norm', 'num_selected'}
+    assert set(losses) == {
+        'loss_bce', 'loss_norm', 'num_selected', 'bce_baseline'
+    }
     (losses['loss_bce'] + losses['loss_norm']).backward()
     assert model.text_adapter.shift.grad is not None
     (b, k, p, d), dense = model.text_adapter.calls[-1]

@@ -69,7 +69,9 @@ def test_aux_loss_teacher_initial_weights_not_saved_not_at_test():
     model.train()
     data = model.data_preprocessor(random_seg_batch(2, 32, 5), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_bce', 'loss_rc', 'num_selected'}
+    assert set(losses) == {
+        'loss_bce', 'loss_rc', 'num_selected', 'bce_baseline'
+    }
     assert 0 <= losses['loss_rc'].item() < 1e-10  # student = teacher
     # a training step moves the student away: loss_rc > 0 afterwards
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
