@@ -36,6 +36,7 @@ from dcp_mm.testing import TINY_TEMPLATES, TINY_VOCABULARY, random_seg_batch
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO_ROOT / 'configs'
 GOLDEN_FILE = REPO_ROOT / 'tests' / 'data' / 'golden_outputs.pt'
+SAMPLE_COCO = REPO_ROOT / 'demo' / 'data' / 'coco_stuff164k'
 
 
 def shipped_configs() -> List[Path]:
@@ -66,6 +67,19 @@ def tiny_model_cfg(path: Path) -> dict:
         neck.pad_len = 6
     if model.decode_head.type == 'DCPSpatialEnhancedHead':
         model.decode_head.window_size = 4
+    if model.get('visual_prompt_bank') is not None:  # DPSeg: tiny prompts
+        bank = model.visual_prompt_bank
+        bank.image_size = (64, 64)
+        bank.num_prompts = 2
+        bank.source.min_area = 16
+        bank.source.dataset.data_root = str(SAMPLE_COCO)
+    if model.get('prompt_refiner') is not None:
+        model.prompt_refiner.min_area = 16
+    if model.get('text_adapter') is not None:  # MAFT+ CDT: the tiny D
+        model.text_adapter.embed_dims = 32
+    for loss in model.get('aux_losses') or []:  # RC on a 2 x 2 map
+        if convnext:
+            loss.scales = (1, 2)
     return model.to_dict()
 
 

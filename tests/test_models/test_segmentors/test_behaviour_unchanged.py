@@ -13,6 +13,16 @@ from golden_outputs import (CONFIG_DIR, GOLDEN_FILE, full_size_keys,
                             run_config, shipped_configs, unpack_keys)
 
 GOLDEN = torch.load(GOLDEN_FILE, weights_only=False)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """One thread, as when recording: the order of float reductions (and
+    so the last bits) depends on the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 CONFIGS = [str(p.relative_to(CONFIG_DIR)) for p in shipped_configs()]
 
 
