@@ -10,10 +10,10 @@ from dcp_mm.engine import (CfgOptionsError, check_cfg_options,
                            parse_cfg_options, unknown_cfg_option_keys)
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(
-    p for p in [*(REPO / 'configs').rglob('*.py'),
-                *(REPO / 'projects').glob('*/configs/*.py')]
-    if '_base_' not in p.parts)
+CONFIGS = sorted(p for p in [
+    *(REPO / 'configs').rglob('*.py'), *(REPO /
+                                         'projects').glob('*/configs/*.py')
+] if '_base_' not in p.parts)
 MAIN = REPO / 'configs' / 'dcp' / 'dcp_vitb16_cocostuff.py'
 
 # keys mmengine's Runner / loops / hooks and torch's DataLoader read, which

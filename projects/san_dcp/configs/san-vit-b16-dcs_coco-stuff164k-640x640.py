@@ -3,10 +3,7 @@
 # training (ground-truth categories added) and at test time.
 _base_ = ['mmseg::san/san-vit-b16_coco-stuff164k-640x640.py']
 custom_imports = dict(
-    imports=[
-        'dcp_mm', 'projects.san_dcp.san_dcp'
-    ],
-    allow_failed_imports=False)
+    imports=['dcp_mm', 'projects.san_dcp.san_dcp'], allow_failed_imports=False)
 model = dict(
     type='SANWithCategorySelection',
     selector=dict(type='DCPCategorySelector', tau=0.5),

@@ -4,8 +4,7 @@
 # the 171 COCO-Stuff classes SAN is trained on.
 _base_ = ['mmseg::san/san-vit-b16_coco-stuff164k-640x640.py']
 custom_imports = dict(
-    imports=['dcp_mm', 'projects.san_dcp.san_dcp'],
-    allow_failed_imports=False)
+    imports=['dcp_mm', 'projects.san_dcp.san_dcp'], allow_failed_imports=False)
 model = dict(
     type='SANWithTagValidation',
     train_dataset_name='coco-stuff164k',

@@ -23,6 +23,8 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
 CONFIGS = [str(p.relative_to(CONFIG_DIR)) for p in shipped_configs()]
 
 
