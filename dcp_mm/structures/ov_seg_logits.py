@@ -1,6 +1,6 @@
 """The inference result of an open-vocabulary segmentor."""
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -119,11 +119,14 @@ class OVSegLogits:
         return logits, categories
 
     def to_data_sample(self, i: int, sample: SegDataSample,
-                       vocabulary: List[str], full: bool) -> SegDataSample:
+                       vocabulary: List[str],
+                       test_cfg: Mapping) -> SegDataSample:
         """Write image i's prediction into ``sample`` (mmseg's format).
 
         Sets ``seg_logits`` (C, H, W) at ``ori_shape`` (padding cut, flip
-        undone; C = T with ``full``, else U), ``pred_sem_seg`` (1, H, W)
+        undone; C = T with ``test_cfg.output_logits='full'``, or 'auto'
+        (default) while T x H x W <= ``test_cfg.max_full_logits`` (2^26);
+        else the U selected channels), ``pred_sem_seg`` (1, H, W)
         long vocabulary indices (argmax; no sigmoid threshold even for
         T = 1), and the metainfo ``logit_categories`` (vocabulary index of
         each channel) and ``selected_categories`` (names of the categories
@@ -133,6 +136,10 @@ class OVSegLogits:
             ``sample``, modified in place.
         """
         meta = sample.metainfo
+        h, w = meta['ori_shape'][:2]
+        mode = test_cfg.get('output_logits', 'auto')
+        full = mode == 'full' or mode == 'auto' and len(
+            vocabulary) * h * w <= test_cfg.get('max_full_logits', 2**26)
         padding = meta.get('img_padding_size',
                            meta.get('padding_size', (0, 0, 0, 0)))
         flip = meta.get('flip_direction') if meta.get('flip') else None

@@ -1,7 +1,6 @@
 """Open-vocabulary encoder-decoder: the segmentor that owns the data flow."""
 from typing import List, Optional, Sequence
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
@@ -14,9 +13,11 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
 from torch import Tensor
 
 from dcp_mm.structures import HeadInputs, OVSegLogits, check_composition
-from ..utils import (OpenVocabularyMixin, ViewAccumulator, check_test_cfg,
-                     resize_view, sliding_windows)
+from ..utils import (OpenVocabularyMixin, check_test_cfg, resize_view,
+                     slide_inference)
 from ..utils.vocabulary import VocabularyLike
+
+GT = Optional[List[Tensor]]  # per-image ground-truth label values
 
 
 @MODELS.register_module()
@@ -40,9 +41,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
             fills in ``embed_dims`` / ``num_templates`` / ``clip_channels``).
         selector: category selector; None keeps all categories
             (``AllCategoriesSelector``).
-        neck: cost-feature neck; text_adapter: optional text-side module
-            ``(text (B, K, P, D), dense (B, D, h, w)) -> (B, K, P, D)``.
-        post_processor: test-time post-processor (``DCPTagValidator``).
+        neck: cost-feature neck; text_adapter: optional ``(text (B, K, P,
+            D), dense (B, D, h, w)) -> (B, K, P, D)``; post_processor: TV.
         aux_losses: losses on the image features, each called as
             ``loss(inputs, image_feats) -> dict`` in training; a loss with
             ``bind_backbone(backbone)`` gets the initial backbone at build.
@@ -57,9 +57,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
             selected channels), 'full' or 'selected'.
 
     Raises:
-        CompositionError: parts that do not fit (names both parts).
-        ValueError: bad test_cfg values, missing vocabulary, label values
-            outside the training vocabulary.
+        CompositionError: parts that do not fit; ValueError: bad test_cfg,
+            no vocabulary, label values outside the training vocabulary.
     """
 
     def __init__(self,
@@ -81,12 +80,10 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                  init_cfg: OptMultiConfig = None) -> None:
         BaseSegmentor.__init__(
             self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        for name, cfg in (('backbone', backbone), ('text_encoder',
-                                                   text_encoder)):
-            if cfg.get('pretrained') is not None:
-                raise ValueError(f'set the CLIP weights once with '
-                                 f'model.pretrained, not model.{name}.'
-                                 'pretrained')
+        if backbone.get('pretrained') or text_encoder.get('pretrained'):
+            raise ValueError('set the CLIP weights once with '
+                             'model.pretrained, not in model.backbone / '
+                             'model.text_encoder')
         self.pretrained = pretrained
         self.backbone = MODELS.build(dict(backbone, pretrained=pretrained))
         self.aux_losses = nn.ModuleList(
@@ -129,7 +126,7 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
     def _head_inputs(self,
                      inputs: Tensor,
                      text: Tensor,
-                     gt: Optional[List[Tensor]] = None) -> HeadInputs:
+                     gt: GT = None) -> HeadInputs:
         """Image (B, 3, H, W) and text (T, P, D) -> :class:`HeadInputs`;
         ``gt`` (per-image label values) joins the selection in training
         (selector's choice) and always in oracle mode. With a trainable text
@@ -142,24 +139,16 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                                   text_avg, gt)
         if gt is not None and not self.training:
             selection = selection.with_categories(gt)
-        if self.training and torch.is_grad_enabled() and \
-                self.text_encoder.has_trainable_params:
-            idx = torch.unique(
-                torch.cat([selection.indices[selection.valid]] +
-                          list(gt or [])))
-            text = text.index_copy(
-                0, idx,
-                self.text_encoder.encode_selected(self.current_vocabulary(),
-                                                  idx))
+        text = self.text_encoder.with_gradient(
+            text, self.current_vocabulary(),
+            [selection.indices[selection.valid]] + list(gt or []))
         text_sel = selection.gather(text)  # (T, P, D) -> (B, K, P, D)
         if self.text_adapter is not None:
             text_sel = self.text_adapter(text_sel, image.dense_embeds)
         return self._with_cost(image, text_sel, selection)
 
     def _with_cost(self, image, text_sel: Tensor, selection) -> HeadInputs:
-        """The neck's cost features of the selected categories (a subclass
-        that feeds the neck more, e.g. DPSeg's visual prompts, overrides
-        this step only)."""
+        """The neck step (DPSeg's segmentor overrides only this step)."""
         return HeadInputs(
             self.neck(image.dense_embeds, text_sel, selection), image,
             selection)
@@ -183,13 +172,12 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
     def _view(self,
               inputs: Tensor,
               text: Tensor,
-              gt: Optional[List[Tensor]],
+              gt: GT,
               net_size=None,
               direct: bool = False) -> OVSegLogits:
-        """One view (image or window) -> logits at its own size. The network
-        sees it resized to ``net_size``; the head's logits are resized
-        straight to the view (``direct``, CAT-Seg's windows) or first to
-        the network input, then to the view."""
+        """One view -> logits at its size; the network sees it resized to
+        ``net_size``; the head's logits go straight to the view (``direct``,
+        CAT-Seg's windows) or first to the network input."""
         x = resize_view(inputs, net_size)
         head_inputs = self._head_inputs(x, text, gt)
         logits = self.decode_head.forward(head_inputs)
@@ -203,35 +191,24 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
     def inference_result(self,
                          inputs: Tensor,
                          text: Tensor,
-                         gt: Optional[List[Tensor]] = None) -> OVSegLogits:
+                         gt: GT = None) -> OVSegLogits:
         """(B, 3, H, W) -> :class:`OVSegLogits` (whole or slide mode;
         slide: ``crop_size``, ``stride``, ``window_resize`` (every view
         resized to it for the network), ``global_view``)."""
-        crop = self.test_cfg.get('crop_size')
         if self.test_cfg.get('mode', 'whole') == 'whole':
-            return self._view(inputs, text, gt, crop)
-        resize = self.test_cfg.get('window_resize')
-        b, _, h, w = inputs.shape
-        acc = ViewAccumulator(b, (h, w), text.shape[0], self.unselected_logit,
-                              inputs.device)
-        for win in sliding_windows((h, w), crop, self.test_cfg.stride):
-            view = inputs[..., win.y1:win.y2, win.x1:win.x2]
-            acc.add_window(
-                self._view(view, text, gt, resize or crop, resize is not None),
-                win)
-        glob = self._view(resize_view(inputs, crop), text, gt, resize,
-                          True) if self.test_cfg.get('global_view') else None
-        return acc.result(glob)
-
-    def encode_decode(self, inputs: Tensor,
-                      batch_img_metas: List[dict]) -> Tensor:
-        """(B, 3, H, W) -> (B, T, H, W) logits over the full vocabulary."""
-        return self.inference(inputs, batch_img_metas)
+            return self._view(inputs, text, gt, self.test_cfg.get('crop_size'))
+        return slide_inference(
+            lambda view, size, direct: self._view(view, text, gt, size, direct
+                                                  ), inputs, self.test_cfg,
+            text.shape[0], self.unselected_logit)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """(B, 3, H, W) -> (B, T, H, W) logits (whole or slide mode)."""
+        """(B, 3, H, W) -> (B, T, H, W) logits over the full vocabulary
+        (whole or slide mode; also mmseg's ``encode_decode``)."""
         text = self.text_encoder(self.current_vocabulary())
         return self.inference_result(inputs, text).full()
+
+    encode_decode = inference
 
     def _forward(self,
                  inputs: Tensor,
@@ -244,13 +221,10 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                 data_samples: OptSampleList = None) -> SampleList:
         """Segment with the test vocabulary; TV relabels unseen regions.
 
-        Each returned SegDataSample holds ``pred_sem_seg`` (1, H, W) at the
-        original size, ``seg_logits`` ((T, H, W), or the U selected
-        channels, see ``test_cfg.output_logits``; metainfo
-        ``logit_categories`` lists the vocabulary index of each channel),
-        and the metainfo ``selected_categories`` (names of the categories
-        that reached the decoder; the union over sliding windows) and, with
-        TV, ``tv_relabelled``.
+        Each SegDataSample holds ``pred_sem_seg`` (1, H, W) at the original
+        size and ``seg_logits`` (see :meth:`OVSegLogits.to_data_sample`:
+        T or the U selected channels, metainfo ``logit_categories`` and
+        ``selected_categories``) and, with TV, ``tv_relabelled``.
         """
         check_test_cfg(self.test_cfg)  # also after a change at run time
         vocab = self.current_vocabulary()
@@ -259,25 +233,17 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
             self.test_cfg.get('selection') == 'oracle' else None
         result = self.inference_result(inputs, text, gt)
         samples = [
-            self._to_sample(result, i, inputs.shape[-2:], data_samples, vocab)
-            for i in range(inputs.shape[0])
+            result.to_data_sample(i, ds, vocab, self.test_cfg)
+            for i, ds in enumerate(data_samples or [
+                SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:]))
+                for _ in inputs
+            ])
         ]
         if self.post_processor is None:
             return samples
-        seen = self.seen_mask(vocab)
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         return self.post_processor.validate_samples(samples,
                                                     result.dense_embeds,
-                                                    text_avg, seen, vocab)
-
-    def _to_sample(self, result: OVSegLogits, i: int, size,
-                   data_samples: OptSampleList,
-                   vocab: List[str]) -> SegDataSample:
-        """Image i of ``result`` as a SegDataSample at ``ori_shape``."""
-        ds = data_samples[i] if data_samples is not None else \
-            SegDataSample(metainfo=dict(ori_shape=tuple(size)))
-        mode = self.test_cfg.get('output_logits', 'auto')
-        pixels = int(torch.tensor(ds.metainfo['ori_shape'][:2]).prod())
-        full = mode == 'full' or mode == 'auto' and len(vocab) * pixels <= \
-            self.test_cfg.get('max_full_logits', 2**26)
-        return result.to_data_sample(i, ds, vocab, full)
+                                                    text_avg,
+                                                    self.seen_mask(vocab),
+                                                    vocab)

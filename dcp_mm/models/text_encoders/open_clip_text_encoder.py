@@ -221,6 +221,27 @@ class OpenCLIPTextEncoder(CachedWeightsMixin, BaseModule):
                              'each row once); use torch.unique')
         return self._encode([names[i] for i in idx])
 
+    def with_gradient(self, text: Tensor, names: Sequence[str],
+                      categories: Sequence[Tensor]) -> Tensor:
+        """Replace the rows of ``categories`` in the cached (T, P, D)
+        ``text`` by embeddings with gradient (:meth:`encode_selected`), when
+        training with a trainable tower and gradients enabled; otherwise
+        return ``text`` unchanged. Fine-tuning the text q/v then costs one
+        tower pass over the categories that reach the decoder (DCP-CLIP:
+        selected + ground truth), not over the vocabulary.
+
+        Args:
+            text: (T, P, D) cached embeddings of ``names``.
+            names: the T category names.
+            categories: tensors of vocabulary indices (repeats allowed).
+        """
+        if not (self.training and torch.is_grad_enabled()
+                and self.has_trainable_params):
+            return text
+        idx = torch.unique(torch.cat([c.reshape(-1) for c in categories]))
+        return text.index_copy(0, idx.to(text.device),
+                               self.encode_selected(names, idx))
+
     def _prompts(self, names: List[str]) -> List[List[str]]:
         """Per class, the synonyms it is embedded with."""
         syns = [split_synonyms(n) for n in names]

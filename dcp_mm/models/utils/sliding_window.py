@@ -17,7 +17,8 @@ before the model (336 for ViT-L; None = no resize, ViT-B) and
 selector kept (:class:`ViewAccumulator`), so memory follows the union U of
 the selected categories, not the vocabulary size T.
 """
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (Callable, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn.functional as F
@@ -210,3 +211,34 @@ class ViewAccumulator:
         return OVSegLogits(
             logits.to(self.probs.dtype), self.categories, self.selected,
             self.num_classes, self.fill, dense)
+
+
+def slide_inference(view_fn: Callable[..., OVSegLogits], inputs: Tensor,
+                    test_cfg: Mapping, num_classes: int,
+                    fill: float) -> OVSegLogits:
+    """CAT-Seg's sliding-window protocol (see the module docstring) over
+    the selected categories only.
+
+    Args:
+        view_fn: ``view_fn(view, net_size, direct) -> OVSegLogits`` at the
+            view's own size: the network sees the view resized to
+            ``net_size``; ``direct`` resizes the head's logits straight to
+            the view (CAT-Seg's windows) instead of via the network input.
+        inputs: (B, 3, H, W) images.
+        test_cfg: ``crop_size``, ``stride``, ``window_resize`` (every view
+            resized to it for the network; None: no resize) and
+            ``global_view``.
+        num_classes: T; fill: the logit of categories not selected.
+
+    Returns:
+        :class:`OVSegLogits` (B, U, H, W).
+    """
+    crop, resize = test_cfg['crop_size'], test_cfg.get('window_resize')
+    b, _, h, w = inputs.shape
+    acc = ViewAccumulator(b, (h, w), num_classes, fill, inputs.device)
+    for win in sliding_windows((h, w), crop, test_cfg['stride']):
+        view = inputs[..., win.y1:win.y2, win.x1:win.x2]
+        acc.add_window(view_fn(view, resize or crop, resize is not None), win)
+    glob = view_fn(resize_view(inputs, crop), resize,
+                   True) if test_cfg.get('global_view') else None
+    return acc.result(glob)
