@@ -1,7 +1,11 @@
 """Base class of the cost-feature necks."""
+from typing import Optional
+
 from mmengine.model import BaseModule
 
 from dcp_mm.structures import CLIPFeatureSpec, CostFeatureSpec, TextSpec
+from ..layers.dual_prompt_cost import check_fusion
+from ..utils.arg_checks import check_positive_ints
 
 
 class BaseCostNeck(BaseModule):
@@ -9,10 +13,31 @@ class BaseCostNeck(BaseModule):
     categories into :class:`~dcp_mm.structures.CostFeatures` (DCP-CLIP's
     TGA, CAT-Seg's aggregation).
 
-    Subclasses set ``embed_dims`` (D), ``num_templates`` (P) and a
-    ``cost_embed`` convolution (cost-volume channels -> d), and implement
-    ``forward(dense_embeds, text_embeds, selection, ...)``.
+    The base sets ``embed_dims`` (D), ``num_templates`` (P) and the cost
+    volume's ``fusion`` (DPSeg's dual-prompt cost, ``'text_only'`` by
+    default); subclasses build a ``cost_embed`` convolution (cost-volume
+    channels -> d) and implement ``forward(dense_embeds, text_embeds,
+    selection, ...)``.
+
+    Args:
+        embed_dims: D; num_templates: P (both injected by the segmentor);
+        cost_dims: d; fusion: see
+            :func:`~dcp_mm.models.layers.dual_prompt_cost.check_fusion`.
+
+    Raises:
+        ValueError: non-positive sizes, unknown ``fusion``.
     """
+
+    def __init__(self, embed_dims: int, num_templates: int, cost_dims: int,
+                 fusion: str, init_cfg: Optional[dict]) -> None:
+        super().__init__(init_cfg=init_cfg)
+        check_positive_ints(
+            embed_dims=embed_dims,
+            num_templates=num_templates,
+            cost_dims=cost_dims)
+        self.fusion = check_fusion(fusion)
+        self.embed_dims = embed_dims
+        self.num_templates = num_templates
 
     @property
     def cost_spec(self) -> CostFeatureSpec:

@@ -9,8 +9,7 @@ from torch import Tensor
 from dcp_mm.structures import CategorySelection, CostFeatures
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
-from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
-                                       dual_prompt_cost_volume)
+from ..layers.dual_prompt_cost import cost_channels, dual_prompt_cost_volume
 from ..utils.arg_checks import check_positive_ints
 from .base_cost_neck import BaseCostNeck
 
@@ -93,12 +92,9 @@ class CATSegAggregationNeck(BaseCostNeck):
                  pad_len: int = 256,
                  fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.fusion = check_fusion(fusion)
+        super().__init__(embed_dims, num_templates, cost_dims, fusion,
+                         init_cfg)
         check_positive_ints(
-            embed_dims=embed_dims,
-            num_templates=num_templates,
-            cost_dims=cost_dims,
             appearance_dims=appearance_dims,
             text_guidance_dims=text_guidance_dims,
             num_heads=num_heads,
@@ -109,8 +105,6 @@ class CATSegAggregationNeck(BaseCostNeck):
         if cost_dims % num_heads:
             raise ValueError(f'cost_dims ({cost_dims}) must divide by '
                              f'num_heads ({num_heads})')
-        self.num_templates = num_templates
-        self.embed_dims = embed_dims
         self.cost_embed = nn.Conv2d(
             cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         self.appearance_proj = nn.Conv2d(

@@ -10,8 +10,7 @@ from timm.layers import Mlp
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection, CostFeatures
-from ..layers.dual_prompt_cost import (check_fusion, cost_channels,
-                                       dual_prompt_cost_volume)
+from ..layers.dual_prompt_cost import cost_channels, dual_prompt_cost_volume
 from ..utils.arg_checks import check_positive_ints
 from .base_cost_neck import BaseCostNeck
 
@@ -108,13 +107,9 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
                  synonym_max: bool = False,
                  fusion: str = 'text_only',
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.fusion = check_fusion(fusion)
-        check_positive_ints(
-            embed_dims=embed_dims,
-            num_templates=num_templates,
-            cost_dims=cost_dims,
-            num_heads=num_heads)
+        super().__init__(embed_dims, num_templates, cost_dims, fusion,
+                         init_cfg)
+        check_positive_ints(num_heads=num_heads)
         if cost_dims % num_heads or embed_dims % num_heads:
             raise ValueError(f'cost_dims ({cost_dims}) and embed_dims '
                              f'({embed_dims}) must divide by num_heads '
@@ -129,8 +124,6 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
         self.use_prompt, self.use_cls_score = use_prompt, use_cls_score
         self.cls_score_scale = cls_score_scale
         self.num_heads = num_heads
-        self.embed_dims = embed_dims
-        self.num_templates = num_templates
         if guidance_dims is None:
             guidance_dims = embed_dims
         check_positive_ints(guidance_dims=guidance_dims)

@@ -1,17 +1,16 @@
 """The selector that keeps every category (no selection)."""
 from typing import List, Optional
 
-import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection
+from .base_category_selector import BaseCategorySelector
 
 
 @MODELS.register_module()
-class AllCategoriesSelector(BaseModule):
+class AllCategoriesSelector(BaseCategorySelector):
     """Keep all T categories for every image (CAT-Seg / SED without
     pruning; DCP-CLIP's "w/o DCS" rows of Table III).
 
@@ -42,16 +41,9 @@ class AllCategoriesSelector(BaseModule):
             raise ValueError(f'logit_scale must be > 0, got {logit_scale}')
         self.logit_scale = logit_scale
 
-    @torch.no_grad()
-    def forward(
-            self,
-            cls_embed: Tensor,
-            dense_embeds: Tensor,
-            text_embeds: Tensor,
-            gt_categories: Optional[List[Tensor]] = None) -> CategorySelection:
-        if cls_embed.shape[-1] != text_embeds.shape[-1]:
-            raise ValueError(f'cls_embed D={cls_embed.shape[-1]} differs from '
-                             f'text_embeds D={text_embeds.shape[-1]}')
+    def select(self, cls_embed: Tensor, dense_embeds: Tensor,
+               text_embeds: Tensor,
+               gt_categories: Optional[List[Tensor]]) -> CategorySelection:
         cls_logits = self.logit_scale * F.normalize(
             cls_embed, dim=-1) @ text_embeds.t()
         return CategorySelection.all_categories(cls_embed.shape[0],

@@ -3,17 +3,17 @@ from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection, pad_selections
 from ..layers.cost_volume import cosine_cost_volume
 from ..utils.arg_checks import check_positive_ints
+from .base_category_selector import BaseCategorySelector
 
 
 @MODELS.register_module()
-class CATSegClassPruning(BaseModule):
+class CATSegClassPruning(BaseCategorySelector):
     """Keep the top ``max_categories`` categories by their best patch cost.
 
     CAT-Seg cat_seg/modeling/transformer/model.py: with T > ``max_categories``
@@ -73,19 +73,12 @@ class CATSegClassPruning(BaseModule):
         # (B, T, P, h, w) -> (B, T)
         return cost.flatten(2).amax(dim=-1)
 
-    @torch.no_grad()
-    def forward(
-            self,
-            cls_embed: Tensor,
-            dense_embeds: Tensor,
-            text_embeds: Tensor,
-            gt_categories: Optional[List[Tensor]] = None) -> CategorySelection:
+    def select(self, cls_embed: Tensor, dense_embeds: Tensor,
+               text_embeds: Tensor,
+               gt_categories: Optional[List[Tensor]]) -> CategorySelection:
         if text_embeds.dim() not in (2, 3):
             raise ValueError('text_embeds must be (T, D) or (T, P, D), got '
                              f'{tuple(text_embeds.shape)}')
-        if text_embeds.shape[-1] != cls_embed.shape[-1]:
-            raise ValueError(f'text D={text_embeds.shape[-1]} differs from '
-                             f'image D={cls_embed.shape[-1]}')
         b, t = cls_embed.shape[0], text_embeds.shape[0]
         text_avg = text_embeds if text_embeds.dim() == 2 else \
             text_embeds.mean(dim=1)

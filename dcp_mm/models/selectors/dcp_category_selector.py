@@ -3,15 +3,15 @@ from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from dcp_mm.structures import CategorySelection, pad_selections
+from .base_category_selector import BaseCategorySelector
 
 
 @MODELS.register_module()
-class DCPCategorySelector(BaseModule):
+class DCPCategorySelector(BaseCategorySelector):
     """Dynamic Category Selection: keep the K of T categories an image shows.
 
     Eq. 1: ``S_p = softmax(lambda * n(F_p) n(E)^T)`` (B, N, T) and
@@ -89,17 +89,10 @@ class DCPCategorySelector(BaseModule):
             s_p = s_p - s_c[:, None, :]
         return s_c, s_p, cls_logits
 
-    @torch.no_grad()
-    def forward(
-            self,
-            cls_embed: Tensor,
-            dense_embeds: Tensor,
-            text_embeds: Tensor,
-            gt_categories: Optional[List[Tensor]] = None) -> CategorySelection:
+    def select(self, cls_embed: Tensor, dense_embeds: Tensor,
+               text_embeds: Tensor,
+               gt_categories: Optional[List[Tensor]]) -> CategorySelection:
         b, t = cls_embed.shape[0], text_embeds.shape[0]
-        if cls_embed.shape[-1] != text_embeds.shape[-1]:
-            raise ValueError(f'cls_embed D={cls_embed.shape[-1]} differs from '
-                             f'text_embeds D={text_embeds.shape[-1]}')
         s_c, s_p, cls_logits = self.scores(cls_embed, dense_embeds,
                                            text_embeds)
         selected = []
