@@ -66,3 +66,19 @@ def test_inheritance_depth_at_most_three():
 
     for path in CONFIGS:
         assert depth(path) <= 3, f'{path} inherits more than 3 levels'
+
+
+def test_tiny_config_is_the_main_config_with_the_tiny_options():
+    """configs/dcp/dcp_tiny_cocostuff.py inherits the main config and sets
+    exactly what dcp_mm.testing.TINY_CFG_OPTIONS sets (the model)."""
+    from dcp_mm.engine.cfg_options import parse_cfg_options
+    from dcp_mm.testing import TINY_CFG_OPTIONS
+    main = Config.fromfile(str(CONFIG_DIR / 'dcp' / 'dcp_vitb16_cocostuff.py'))
+    main.merge_from_dict(parse_cfg_options(TINY_CFG_OPTIONS))
+    tiny = Config.fromfile(str(CONFIG_DIR / 'dcp' / 'dcp_tiny_cocostuff.py'))
+    assert tiny.model.to_dict() == main.model.to_dict()
+    crops = [
+        t['crop_size'] for t in tiny.train_dataloader.dataset.pipeline
+        if t['type'] == 'RandomCrop'
+    ]
+    assert crops == [(64, 64)]
