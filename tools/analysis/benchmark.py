@@ -363,6 +363,22 @@ def make_samples(batch: int, size: int, num_gt: int,
     return samples
 
 
+def training_step(model, x: torch.Tensor, samples, optim,
+                  ks: List[float]) -> Callable[[], None]:
+    """One AdamW step of ``model`` on (x, samples) as a closure for
+    :func:`measure`; appends the step's mean K to ``ks``."""
+
+    def step() -> None:
+        losses = model.loss(x, samples)
+        ks.append(float(losses.pop('num_selected', float('nan'))))
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    return step
+
+
 def bench_training(name: str, model, variants: Sequence[str],
                    args) -> List[dict]:
     """Rows of TRAIN_COLS: AdamW iterations with the COCO-Stuff vocabulary.
@@ -383,14 +399,7 @@ def bench_training(name: str, model, variants: Sequence[str],
             set_variant(model, parse_variant(spec))
         ks = []
 
-        def step():
-            losses = model.loss(x, samples)
-            ks.append(float(losses.pop('num_selected', float('nan'))))
-            loss = sum(v for k, v in losses.items() if 'loss' in k)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-
+        step = training_step(model, x, samples, optim, ks)
         ms, peak = measure(step, args.warmup, args.repeats)
         rows.append(
             dict(
@@ -490,14 +499,7 @@ def bench_text_finetune(name: str, config: str, args) -> List[dict]:
         model.train()
         ks = []
 
-        def step():
-            losses = model.loss(x, samples)
-            ks.append(float(losses.pop('num_selected', float('nan'))))
-            loss = sum(v for k, v in losses.items() if 'loss' in k)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-
+        step = training_step(model, x, samples, optim, ks)
         ms, peak = measure(step, args.warmup, args.repeats)
         rows.append(
             dict(

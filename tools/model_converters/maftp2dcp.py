@@ -16,7 +16,6 @@ Example::
     python tools/model_converters/maftp2dcp.py maftp_b.pth \\
         checkpoints/maftp_b_init.pth
 """
-import argparse
 import os
 import os.path as osp
 import pickle
@@ -24,6 +23,7 @@ import sys
 from pathlib import Path
 
 from dcp_mm.utils.model_converters import convert_maftp_checkpoint
+from dcp_mm.utils.model_converters.cli import parse_args
 
 DEFAULT_CONFIG = str(
     Path(__file__).resolve().parents[2] / 'configs' / 'maftp' /
@@ -31,16 +31,7 @@ DEFAULT_CONFIG = str(
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help='official MAFT+ checkpoint (.pth)')
-    parser.add_argument('dst', help='output dcp_mm checkpoint (.pth)')
-    parser.add_argument(
-        '--config',
-        default=DEFAULT_CONFIG,
-        help='dcp_mm config of the model (default: %(default)s)')
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, str(DEFAULT_CONFIG))
     if osp.abspath(args.src) == osp.abspath(args.dst):
         print('error: src and dst are the same file', file=sys.stderr)
         return 1

@@ -11,7 +11,8 @@ from .official import convert_checkpoint
 
 
 def parse_args(argv: Optional[List[str]],
-               description: str = '') -> argparse.Namespace:
+               description: str = '',
+               default_config: Optional[str] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,9 +20,10 @@ def parse_args(argv: Optional[List[str]],
     parser.add_argument('dst', help='output dcp_mm checkpoint (.pth)')
     parser.add_argument(
         '--config',
-        default=None,
-        help='dcp_mm config of the model (default: detected from the CLIP '
-        'width of the checkpoint)')
+        default=default_config,
+        help='dcp_mm config of the model (default: ' +
+        (default_config or 'detected from the CLIP width of the checkpoint') +
+        ')')
     return parser.parse_args(argv)
 
 
