@@ -114,19 +114,24 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
 
 def _cached_tag_file(cfg: dict) -> Optional[str]:
     """Path of already-downloaded weights of an open_clip tag, else None."""
-    from huggingface_hub import hf_hub_download
-    from open_clip.constants import HF_WEIGHTS_NAME
-    from open_clip.pretrained import _get_safe_alternatives
+    from huggingface_hub import try_to_load_from_cache
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
     hub = cfg.get('hf_hub', '')
     if hub:
         repo_id, filename = os.path.split(hub)
         filename = filename or HF_WEIGHTS_NAME
-        for name in list(_get_safe_alternatives(filename)) + [filename]:
-            try:
-                return hf_hub_download(
-                    repo_id=repo_id, filename=name, local_files_only=True)
-            except Exception:  # not in the local cache
-                pass
+        # the files open_clip's download_pretrained would take, safetensors
+        # first (open_clip's public constants; the cache lookup is Hugging
+        # Face's public try_to_load_from_cache, which never goes online)
+        names = [filename]
+        if filename == HF_WEIGHTS_NAME:
+            names.insert(0, HF_SAFE_WEIGHTS_NAME)
+        elif filename.endswith(('.bin', '.pth')):
+            names.insert(0, filename[:-4] + '.safetensors')
+        for name in names:
+            path = try_to_load_from_cache(repo_id, name)
+            if isinstance(path, str):  # a cached file (else None / missing)
+                return path
     url = cfg.get('url', '')
     if url:
         path = osp.join(

@@ -210,3 +210,23 @@ def test_offline_env_parsing(monkeypatch):
     monkeypatch.delenv('TRANSFORMERS_OFFLINE', raising=False)
     assert not clip_builder._offline()
     assert os.environ['HF_HUB_OFFLINE'] == '0'
+
+
+def test_cached_tag_file_finds_the_hub_cache(monkeypatch, tmp_path):
+    """An open_clip tag already in the Hugging Face cache is found without
+    going online, safetensors first (public APIs only)."""
+    import huggingface_hub.constants as hf_constants
+    monkeypatch.setattr(hf_constants, 'HF_HUB_CACHE', str(tmp_path))
+    cfg = dict(hf_hub='timm/some-clip/')
+    assert clip_builder._cached_tag_file(cfg) is None
+    repo = tmp_path / 'models--timm--some-clip'
+    (repo / 'refs').mkdir(parents=True)
+    (repo / 'refs' / 'main').write_text('abc123')
+    snap = repo / 'snapshots' / 'abc123'
+    snap.mkdir(parents=True)
+    (snap / 'open_clip_pytorch_model.bin').write_bytes(b'x')
+    assert clip_builder._cached_tag_file(cfg) == str(
+        snap / 'open_clip_pytorch_model.bin')
+    (snap / 'open_clip_model.safetensors').write_bytes(b'x')
+    assert clip_builder._cached_tag_file(cfg) == str(
+        snap / 'open_clip_model.safetensors')
