@@ -351,7 +351,9 @@ def load_model_checkpoint(model: torch.nn.Module,
     """:func:`check_checkpoint_fits`, then load the weights (all of them,
     or with ``strict=False`` those that fit)."""
     check_checkpoint_fits(model, checkpoint, model_cfg, strict, source)
-    load_state_dict(model, checkpoint['state_dict'], strict=False)
+    # strict: the check above already refused any mismatch; non-strict is
+    # the explicit partial load whose missing keys it logged as a table
+    load_state_dict(model, checkpoint['state_dict'], strict=strict)
     return checkpoint
 
 
