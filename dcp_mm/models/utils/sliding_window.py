@@ -101,30 +101,6 @@ def resize_view(view: Tensor, size: Optional[Sequence[int]]) -> Tensor:
         view, tuple(size), mode='bilinear', align_corners=False)
 
 
-def window_views(image: Tensor, windows: Sequence[Window],
-                 window_resize: Optional[Sequence[int]]) -> List[Tensor]:
-    """The model inputs of the windows: each ``image[..., y1:y2, x1:x2]``
-    resized to ``window_resize`` (None: as cut).
-
-    Shapes: image (B, C, H, W) -> list of (B, C, h_r, w_r).
-    """
-    return [
-        resize_view(image[..., w.y1:w.y2, w.x1:w.x2], window_resize)
-        for w in windows
-    ]
-
-
-def global_view(image: Tensor, crop_size: Sequence[int],
-                window_resize: Optional[Sequence[int]]) -> Tensor:
-    """CAT-Seg's global view: the whole image resized to the window size,
-    then (like every view) to ``window_resize``: two resizes, as the
-    official code (640 -> 384 -> 336 for ViT-L).
-
-    Shapes: image (B, C, H, W) -> (B, C, h_r, w_r).
-    """
-    return resize_view(resize_view(image, crop_size), window_resize)
-
-
 class ViewAccumulator:
     """Average the probabilities of overlapping views over a growing union
     of categories; stitch the views' dense CLIP embeddings.

@@ -4,8 +4,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dcp_mm.models.utils import (Window, global_view, resize_view,
-                                 sliding_windows, window_views)
+from dcp_mm.models.utils import Window, resize_view, sliding_windows
+
+
+def window_views(img, wins, size):
+    """The model inputs of the windows, as slide_inference makes them."""
+    return [resize_view(img[..., w.y1:w.y2, w.x1:w.x2], size) for w in wins]
+
+
+def global_view(img, crop, size):
+    """The global view's model input, as slide_inference makes it: the
+    image resized to the window, then to the network size."""
+    return resize_view(resize_view(img, crop), size)
 
 
 def test_catseg_vitl_windows_are_unfold_positions():
