@@ -40,6 +40,20 @@ TINY_MAFTP_CFG_OPTIONS: List[str] = [
     'model.aux_losses.0.scales=(1,2)',
 ]
 
+# --cfg-options that shrink a DPSeg config (configs/dpseg/) to the tiny
+# ConvNeXt CLIP at 64 px with 2 small visual prompts per category
+TINY_DPSEG_CFG_OPTIONS: List[str] = [
+    'model.pretrained=None',
+    'model.data_preprocessor.size=(64,64)',
+    'model.test_cfg.crop_size=(64,64)',
+    'model.backbone.model_name=dcp-tiny-convnext',
+    'model.text_encoder.model_name=dcp-tiny-convnext',
+    'model.text_encoder.templates=single',
+    'model.visual_prompt_bank.image_size=(64,64)',
+    'model.visual_prompt_bank.num_prompts=2',
+    'model.visual_prompt_bank.source.min_area=16',
+]
+
 CLIP_MEAN = [122.7709383, 116.7460125, 104.09373615]
 CLIP_STD = [68.5005327, 66.6321579, 70.3231630]
 TINY_TEMPLATES = ['a photo of a {}.', 'a {} in the scene.']  # P = 2

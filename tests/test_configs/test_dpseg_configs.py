@@ -13,7 +13,8 @@ from mmseg.registry import MODELS
 from test_ablation_configs import _covered, differing_keys
 
 from dcp_mm.evaluation.ablation_tables import CONFIG_ROOT, TABLES
-from dcp_mm.testing import TINY_VOCABULARY, random_seg_batch
+from dcp_mm.testing import (TINY_DPSEG_CFG_OPTIONS, TINY_VOCABULARY,
+                            random_seg_batch)
 
 REPO = Path(__file__).resolve().parents[2]
 DPSEG_FULL_CONFIG = 'dpseg/dpseg_convnextb_cocostuff.py'
@@ -24,19 +25,9 @@ CONFIGS = sorted(DPSEG_DIR.rglob('*.py'))
 ABLATION_FILES = sorted((REPO / 'configs' / DPSEG_ABLATION_DIR).glob('*.py'))
 SAMPLE_COCO = REPO / 'demo' / 'data' / 'coco_stuff164k'
 
-# --cfg-options that shrink a DPSeg config to the tiny ConvNeXt CLIP at 64 px
-# (tests/test_configs/test_recombination_configs.py TINY_CONVNEXT + the bank)
-TINY_DPSEG = [
-    'model.pretrained=None',
-    'model.data_preprocessor.size=(64,64)',
-    'model.test_cfg.crop_size=(64,64)',
-    'model.backbone.model_name=dcp-tiny-convnext',
-    'model.text_encoder.model_name=dcp-tiny-convnext',
-    'model.text_encoder.templates=single',
-    'model.visual_prompt_bank.image_size=(64,64)',
-    'model.visual_prompt_bank.num_prompts=2',
-    'model.visual_prompt_bank.source.min_area=16',
-    f'model.visual_prompt_bank.source.dataset.data_root={SAMPLE_COCO}',
+# the tiny DPSeg options, prompts from the sample COCO-Stuff labels
+TINY_DPSEG = TINY_DPSEG_CFG_OPTIONS + [
+    f'model.visual_prompt_bank.source.dataset.data_root={SAMPLE_COCO}'
 ]
 TINY_REFINER = ['model.prompt_refiner.min_area=16']
 

@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from dcp_mm.testing import TINY_DPSEG_CFG_OPTIONS
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs/dpseg/dpseg_convnextb_cocostuff.py')
-TINY = [
-    'model.pretrained=None',
-    'model.data_preprocessor.size=(64,64)',
-    'model.test_cfg.crop_size=(64,64)',
-    'model.backbone.model_name=dcp-tiny-convnext',
-    'model.text_encoder.model_name=dcp-tiny-convnext',
-    'model.text_encoder.templates=single',
-    'model.visual_prompt_bank.image_size=(64,64)',
-    'model.visual_prompt_bank.num_prompts=2',
-    'model.visual_prompt_bank.source.min_area=16',
-    'model.prompt_refiner.min_area=16',
-]
+TINY = TINY_DPSEG_CFG_OPTIONS + ['model.prompt_refiner.min_area=16']
 SHORT = [
     'train_dataloader.batch_size=2',
     'train_dataloader.num_workers=0',
