@@ -9,7 +9,8 @@ These dataclasses are the only contract between parts: a backbone returns
 that cannot use what another gives raises :class:`CompositionError` at
 build time.
 """
-from .category_selection import CategorySelection, pad_selections
+from .category_selection import (CategorySelection, check_negatives,
+                                 pad_selections)
 from .clip_image_features import (CLIPFeatureSpec, CLIPImageFeatures,
                                   check_channels)
 from .composition import CompositionError, check_composition, part_name
@@ -20,9 +21,9 @@ from .text_spec import TextSpec
 from .visual_prompts import VisualPrompts
 
 __all__ = [
-    'CategorySelection', 'pad_selections', 'CLIPFeatureSpec',
-    'CLIPImageFeatures', 'check_channels', 'CompositionError',
-    'check_composition', 'part_name', 'CostFeatures', 'CostFeatureSpec',
-    'require_cost_features', 'HeadInputs', 'OVSegLogits', 'TextSpec',
-    'VisualPrompts'
+    'CategorySelection', 'check_negatives', 'pad_selections',
+    'CLIPFeatureSpec', 'CLIPImageFeatures', 'check_channels',
+    'CompositionError', 'check_composition', 'part_name', 'CostFeatures',
+    'CostFeatureSpec', 'require_cost_features', 'HeadInputs', 'OVSegLogits',
+    'TextSpec', 'VisualPrompts'
 ]

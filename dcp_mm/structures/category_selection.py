@@ -1,6 +1,6 @@
 """The K of T categories kept per image, and the operations on them."""
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -116,6 +116,35 @@ class CategorySelection:
         ]
         return self.from_index_sets(sets, self.cls_logits)
 
+    def with_negatives(self, negatives: Union[int, str],
+                       num_classes: int) -> 'CategorySelection':
+        """Add training negatives from the whole vocabulary.
+
+        Args:
+            negatives: per image, the number of categories drawn uniformly
+                (torch's global RNG) from those it has not selected; 0
+                returns the selection unchanged; ``'all'``: every one of the
+                T categories (CAT-Seg's training, which scores the full
+                vocabulary).
+            num_classes: T.
+
+        Raises:
+            ValueError: ``negatives`` is neither ``'all'`` nor an int >= 0.
+        """
+        check_negatives(negatives)
+        if negatives == 'all':
+            return self.all_categories(self.indices.shape[0], num_classes,
+                                       self.indices.device, self.cls_logits)
+        if negatives == 0:
+            return self
+        mask = self.mask(num_classes)  # (B, T)
+        extra = []
+        for row in mask:
+            rest = torch.nonzero(~row).flatten()
+            pick = torch.randperm(rest.numel())[:negatives]
+            extra.append(rest[pick.to(rest.device)])
+        return self.with_categories(extra)
+
     def union(self) -> Tensor:
         """(U,) long, the sorted union of the valid indices of the batch.
         """
@@ -126,3 +155,15 @@ def pad_selections(selected: Sequence[Tensor],
                    cls_logits: Optional[Tensor] = None) -> CategorySelection:
     """:meth:`CategorySelection.from_index_sets` (kept for callers)."""
     return CategorySelection.from_index_sets(selected, cls_logits)
+
+
+def check_negatives(negatives: Union[int, str]) -> None:
+    """Raise ValueError unless ``negatives`` is ``'all'`` or an int >= 0
+    (``train_cfg.negatives`` of the open-vocabulary segmentor)."""
+    if negatives == 'all' or (isinstance(negatives, int)
+                              and not isinstance(negatives, bool)
+                              and negatives >= 0):
+        return
+    raise ValueError("train_cfg.negatives must be 'all' or an int >= 0 (the "
+                     'random extra categories per training image), got '
+                     f'{negatives!r}')

@@ -58,3 +58,25 @@ def test_with_categories_adds_ground_truth():
     assert more.indices.tolist() == [[1, 3, 4], [0, 2, 0]]  # pad = first
     assert more.valid.tolist() == [[True] * 3, [True, True, False]]
     assert more.cls_logits is sel.cls_logits
+
+
+def test_with_negatives_adds_unselected_categories():
+    sel = selection()  # {1, 3} and {0} of T = 6
+    torch.manual_seed(0)
+    more = sel.with_negatives(2, 6)
+    for b, kept in enumerate(({1, 3}, {0})):
+        got = set(more.indices[b][more.valid[b]].tolist())
+        assert kept < got and len(got) == len(kept) + 2, got
+    # more negatives than unselected categories: every category, no error
+    assert set(sel.with_negatives(10, 6).indices[1].tolist()) == set(range(6))
+    assert sel.with_negatives(0, 6) is sel
+    every = sel.with_negatives('all', 6)
+    assert every.indices.tolist() == [list(range(6))] * 2
+    # the draw follows torch's global RNG: reproducible under a seed
+    torch.manual_seed(1)
+    a = sel.with_negatives(2, 6).indices
+    torch.manual_seed(1)
+    assert torch.equal(a, sel.with_negatives(2, 6).indices)
+    for bad in (-1, 'some', 1.5, True):
+        with pytest.raises(ValueError, match='train_cfg.negatives'):
+            sel.with_negatives(bad, 6)

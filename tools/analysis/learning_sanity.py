@@ -42,7 +42,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-from dcp_mm.engine.tiny_config import tiny_train_config
+from dcp_mm.testing.tiny_config import tiny_train_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,6 +64,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=('frozen', 'attention', 'attention+pos', 'full'),
         help='image-tower fine-tuning mode')
     p.add_argument(
+        '--negatives',
+        default='0',
+        help="model.train_cfg.negatives: random extra categories per "
+        "training image ('all': every category, CAT-Seg's training)")
+    p.add_argument(
         '--augment',
         action='store_true',
         help='the training recipe\'s augmentation (random crop, flip, '
@@ -78,6 +83,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=1,
         help='torch threads (1: CPU time = wall time on an idle core)')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='more key=value overrides of the model config (e.g. '
+        'model.decode_head.decoder_dims="(16,8)")')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='learning_sanity.png')
     p.add_argument('--save', help='save the trained state dict here')
@@ -88,7 +99,8 @@ def build(args):
     extra = [
         'model.post_processor=None',
         f'model.backbone.finetune={args.finetune}',
-    ]
+        f'model.train_cfg.negatives={args.negatives}',
+    ] + list(args.cfg_options)
     cfg = tiny_train_config(
         args.data_root,
         size=args.size,
@@ -131,7 +143,7 @@ def evaluate(model, eval_set, mode: str) -> Dict[str, float]:
     selector = model.selector
     model.eval()
     if mode == 'all':
-        model.selector = None
+        model.selector = MODELS.build(dict(type='AllCategoriesSelector'))
     model.test_cfg['selection'] = 'oracle' if mode == 'oracle' else 'model'
     try:
         with torch.no_grad():
@@ -280,7 +292,7 @@ def main(argv=None) -> List[dict]:
         optim.zero_grad()
         out['loss_bce'].backward()
         optim.step()
-        losses.append(float(out['loss_bce']))
+        losses.append(out['loss_bce'].item())
         bases.append(float(out['bce_baseline']))
         if (it + 1) % 50 == 0:
             print(

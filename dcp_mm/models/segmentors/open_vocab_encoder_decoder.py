@@ -12,9 +12,10 @@ from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList)
 from torch import Tensor
 
-from dcp_mm.structures import HeadInputs, OVSegLogits, check_composition
-from ..utils import (OpenVocabularyMixin, check_test_cfg, resize_view,
-                     slide_inference)
+from dcp_mm.structures import (HeadInputs, OVSegLogits, check_composition,
+                               check_negatives)
+from ..utils import (OpenVocabularyMixin, check_test_cfg,
+                     check_weights_set_once, resize_view, slide_inference)
 from ..utils.vocabulary import VocabularyLike
 
 GT = Optional[List[Tensor]]  # per-image ground-truth label values
@@ -48,6 +49,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
             ``bind_backbone(backbone)`` gets the initial backbone at build.
         pretrained: CLIP weights of both towers ('openai', a file or None).
         train_vocabulary, test_vocabulary: names or a text file.
+        train_cfg: ``input_resize`` (crops resized for the network);
+            ``negatives`` (:meth:`CategorySelection.with_negatives`; 0).
         unselected_logit: logit of categories not selected (-100, CAT-Seg).
         test_cfg: ``mode`` 'whole' (resized to ``crop_size`` if given) or
             'slide' (``crop_size``, ``stride``, ``global_view``);
@@ -80,10 +83,7 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                  init_cfg: OptMultiConfig = None) -> None:
         BaseSegmentor.__init__(
             self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if backbone.get('pretrained') or text_encoder.get('pretrained'):
-            raise ValueError('set the CLIP weights once with '
-                             'model.pretrained, not in model.backbone / '
-                             'model.text_encoder')
+        check_weights_set_once(backbone=backbone, text_encoder=text_encoder)
         self.pretrained = pretrained
         self.backbone = MODELS.build(dict(backbone, pretrained=pretrained))
         self.aux_losses = nn.ModuleList(
@@ -96,8 +96,6 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         p, d = self.text_encoder.num_templates, self.backbone.embed_dims
         self.selector = MODELS.build(
             selector or dict(type='AllCategoriesSelector'))
-        self.text_adapter = MODELS.build(text_adapter) if text_adapter \
-            else None
         self.neck = MODELS.build(
             dict(dict(embed_dims=d, num_templates=p), **neck)) if neck \
             else None
@@ -108,10 +106,12 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                 dict(num_templates=p, clip_channels=self.backbone.width),
                 **decode_head))
         self.auxiliary_head = None
-        self.post_processor = MODELS.build(post_processor) \
-            if post_processor else None
+        self.text_adapter, self.post_processor = (
+            MODELS.build(c) if c else None
+            for c in (text_adapter, post_processor))
         self.unselected_logit = unselected_logit
         self.train_cfg = ConfigDict(train_cfg or {})
+        check_negatives(self.train_cfg.get('negatives', 0))
         self.test_cfg = ConfigDict(test_cfg or {})
         check_test_cfg(self.test_cfg)
         check_composition(self.backbone, self.text_encoder, self.neck,
@@ -127,17 +127,18 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                      inputs: Tensor,
                      text: Tensor,
                      gt: GT = None) -> HeadInputs:
-        """Image (B, 3, H, W) and text (T, P, D) -> :class:`HeadInputs`;
+        """Image (B, 3, H, W), text (T, P, D) -> :class:`HeadInputs`.
         ``gt`` (per-image label values) joins the selection in training
-        (selector's choice) and always in oracle mode. With a trainable text
-        tower, in training, the prompts of the categories that reach the
-        decoder (selected + ground truth) are re-encoded with gradient; the
-        others keep the cached, gradient-free embeddings."""
+        (with ``train_cfg.negatives``) and in oracle mode; a trainable text
+        tower re-encodes the prompts that reach the decoder with gradient."""
         image = self.backbone(inputs)
         text_avg = F.normalize(text.mean(dim=1), dim=-1)
         selection = self.selector(image.cls_embed, image.dense_embeds,
                                   text_avg, gt)
-        if gt is not None and not self.training:
+        if self.training:
+            selection = selection.with_negatives(
+                self.train_cfg.get('negatives', 0), len(text))
+        elif gt is not None:
             selection = selection.with_categories(gt)
         text = self.text_encoder.with_gradient(
             text, self.current_vocabulary(),
@@ -157,7 +158,6 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         """The head's per-pixel loss over the selected categories."""
         vocab = self.current_vocabulary()
         gt = self.gt_categories(data_samples, len(vocab))
-        # CAT-Seg ViT-L: 384 crops squashed to CLIP's 336 (train_cfg key)
         inputs = resize_view(inputs, self.train_cfg.get('input_resize'))
         head_inputs = self._head_inputs(inputs, self.text_encoder(vocab), gt)
         losses = self.decode_head.loss(head_inputs, data_samples,

@@ -28,3 +28,17 @@ def check_lengths(n: int, per: str, **sequences: object) -> None:
         if len(seq) != n:
             raise ValueError(f'{name} needs {n} entries (one per {per}), got '
                              f'{list(seq)}')
+
+
+def check_weights_set_once(**part_cfgs: dict) -> None:
+    """Refuse ``pretrained`` inside a CLIP tower's config: the segmentor
+    sets the weights of both towers once (``model.pretrained``).
+
+    Raises:
+        ValueError: ``'set the CLIP weights once with model.pretrained,
+            not in model.<name>'`` for the first offending part.
+    """
+    for name, cfg in part_cfgs.items():
+        if cfg.get('pretrained'):
+            raise ValueError('set the CLIP weights once with '
+                             f'model.pretrained, not in model.{name}')

@@ -2,9 +2,14 @@
 file was recorded (``golden_outputs.py``; re-record only for an intended
 change of behaviour, named in the commit message).
 
-Compared: test-mode logits (1e-6), predicted labels, selected categories,
-training losses (1e-6) on the tiny random CLIPs with name-seeded
-parameters, and the state-dict keys / shapes of the full-size models
+Compared: test-mode logits and training losses (1e-5 absolute and
+relative: float32 rounding differs by CPU with the same pinned stack;
+recorded on another machine, logits were up to 2e-6 off on an AMD EPYC,
+while a changed operation moves them by orders of magnitude more), the
+sums of all logits (1e-5 relative), predicted labels (a near-tie may
+flip: at most 0.1 %, 1 of 3840 seen), selected categories, on the tiny
+random CLIPs with name-seeded parameters, and the state-dict keys /
+shapes of the full-size models
 (checkpoints and the official-checkpoint converters depend on them).
 """
 import pytest
@@ -41,13 +46,15 @@ def test_outputs_unchanged(rel):
     got = run_config(CONFIG_DIR / rel)
     assert got['selected'] == want['selected'], 'selected categories differ'
     torch.testing.assert_close(
-        got['seg_logits'], want['seg_logits'], atol=1e-6, rtol=0)
+        got['seg_logits'], want['seg_logits'], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(
-        got['checksums'], want['checksums'], atol=1e-4, rtol=1e-7)
-    assert torch.equal(got['pred'], want['pred']), 'predicted labels differ'
+        got['checksums'], want['checksums'], atol=1e-4, rtol=1e-5)
+    # a near-tie may flip across CPUs (1 of 3840 labels seen): at most 0.1 %
+    flipped = (got['pred'] != want['pred']).float().mean().item()
+    assert flipped <= 1e-3, f'{flipped:.2%} of the predicted labels differ'
     assert got['losses'].keys() == want['losses'].keys()
     for k, v in want['losses'].items():
-        assert got['losses'][k] == pytest.approx(v, abs=1e-6), k
+        assert got['losses'][k] == pytest.approx(v, rel=1e-5, abs=1e-5), k
 
 
 def test_full_size_state_dict_keys_unchanged():

@@ -132,6 +132,8 @@ def test_build_errors():
         MODELS.build(cfg)
     with pytest.raises(ValueError, match='neck'):
         MODELS.build(tiny_cfg(neck=None))
+    with pytest.raises(ValueError, match='train_cfg.negatives'):
+        MODELS.build(tiny_cfg(train_cfg=dict(negatives=-2)))
     for key, value in (('mode', 'tiles'), ('selection', 'gt'),
                        ('output_logits', 'all')):
         cfg = copy.deepcopy(tiny_cfg(test_cfg={key: value}))
@@ -402,3 +404,37 @@ def test_oracle_selection_adds_ground_truth_categories():
     model.test_cfg['selection'] = 'gt'
     with pytest.raises(ValueError, match='test_cfg.selection must be'):
         model.predict(data['inputs'], data['data_samples'])
+
+
+@pytest.mark.parametrize('negatives', [0, 2, 'all'])
+def test_training_negatives_join_the_selection(negatives):
+    """train_cfg.negatives adds vocabulary-wide negatives in training only:
+    K grows by that many per image (all T with 'all'), the ground truth
+    stays selected, and inference is unchanged."""
+    model = MODELS.build(tiny_cfg(train_cfg=dict(negatives=negatives)))
+    data = model.data_preprocessor(batch(), True)
+    vocab = model.current_vocabulary()
+    gt = model.gt_categories(data['data_samples'], len(vocab))
+    text = model.text_encoder(vocab)
+    model.eval()
+    base = model._head_inputs(data['inputs'], text, gt).selection
+    model.train()
+    torch.manual_seed(0)
+    sel = model._head_inputs(data['inputs'], text, gt).selection
+    want = {
+        0: base.num_selected,
+        2: (base.num_selected + 2).clamp(max=5),
+        'all': torch.full_like(base.num_selected, 5)
+    }[negatives]
+    # (base: eval with GT = the training selection without negatives)
+    assert sel.num_selected.tolist() == want.tolist()
+    for b, labels in enumerate(gt):
+        assert set(labels.tolist()) <= set(sel.indices[b].tolist())
+    losses = model(**data, mode='loss')
+    losses['loss_bce'].backward()
+    assert torch.isfinite(losses['loss_bce'])
+    model.eval()  # no negatives at test time: the selector's choice only
+    plain = model._head_inputs(data['inputs'], text).selection
+    assert (plain.num_selected <= base.num_selected).all()
+    if negatives == 'all':
+        assert (plain.num_selected < 5).any(), 'selector kept everything'
