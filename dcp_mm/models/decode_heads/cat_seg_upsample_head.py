@@ -1,20 +1,17 @@
 """CAT-Seg's upsampling decoder (official ``Aggregator`` steps 5 and 8)."""
-from typing import List, Optional, Sequence
+from typing import Optional
 
 import torch.nn as nn
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType
 from torch import Tensor
 
 from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
                                require_cost_features)
-from ..layers.shallow_guidance import build_shallow_guidance, shallow_guidance
-from ..layers.upsample_block import UpsampleBlock
-from .base_cost_head import BaseCostHead
+from .shallow_guided_head import ShallowGuidedUpsampleHead
 
 
 @MODELS.register_module()
-class CATSegUpsampleHead(BaseCostHead):
+class CATSegUpsampleHead(ShallowGuidedUpsampleHead):
     """CAT-Seg's decoder: cost features upsampled with CLIP block guidance.
 
     The CLIP block outputs ``inter_feats`` (blocks 4 / 8 for ViT-B, 8 / 16
@@ -55,47 +52,12 @@ class CATSegUpsampleHead(BaseCostHead):
             features or without a neck.
     """
 
-    def __init__(self,
-                 *,
-                 in_channels: int = 128,
-                 channels: int = 32,
-                 clip_channels: int = 768,
-                 num_templates: int = 80,
-                 decoder_dims: Sequence[int] = (64, 32),
-                 shallow_dims: Sequence[int] = (32, 16),
-                 shallow_up_dims: Sequence[int] = (256, 128),
-                 num_layers: Optional[int] = None,
-                 inter_index: Sequence[int] = (0, 1),
-                 loss_decode: ConfigType = dict(type='CategoryBCELoss'),
-                 **kwargs) -> None:
-        n = len(decoder_dims) if num_layers is None else num_layers
-        if not 0 <= n <= len(decoder_dims):
-            raise ValueError(f'num_layers must be in [0, {len(decoder_dims)}]'
-                             f', got {num_layers}')
-        for name, seq in dict(
-                shallow_dims=shallow_dims,
-                shallow_up_dims=shallow_up_dims,
-                inter_index=inter_index).items():
-            if len(seq) < n:
-                raise ValueError(f'{name} needs {n} entries (one per '
-                                 f'decoder layer), got {list(seq)}')
-        super().__init__(
-            in_channels=in_channels,
-            channels=channels,
-            num_templates=num_templates,
-            loss_decode=loss_decode,
-            **kwargs)
-        self.num_layers = n
-        self.clip_channels = clip_channels
-        self.inter_index = list(inter_index)[:n]
-        widths = [in_channels] + list(decoder_dims[:n])
-        self.shallow_up, self.shallow_proj = build_shallow_guidance(
-            clip_channels, shallow_up_dims, shallow_dims, n)
-        self.up_blocks = nn.ModuleList([
-            UpsampleBlock(widths[i], widths[i + 1], shallow_dims[i])
-            for i in range(n)
-        ])
-        self.conv_seg = nn.Conv2d(widths[-1], 1, 3, padding=1)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.build_shallow()
+        self.up_blocks = nn.ModuleList(
+            [self.up_block(i) for i in range(self.num_layers)])
+        self.conv_seg = nn.Conv2d(self.widths[-1], 1, 3, padding=1)
 
     def check_inputs(self, image: CLIPFeatureSpec,
                      cost: Optional[CostFeatureSpec], neck: str) -> None:
@@ -112,10 +74,7 @@ class CATSegUpsampleHead(BaseCostHead):
         b, k, _, h, w = inputs.cost.cost_embed.shape
         # (B, K, d, h, w) -> (B*K, d, h, w)
         x = inputs.cost.cost_embed.flatten(0, 1)
-        feats: List[Tensor] = [inputs.inter_feats[i] for i in self.inter_index]
         for i in range(self.num_layers):
-            g = shallow_guidance(self.shallow_up[i], self.shallow_proj[i],
-                                 feats[i], k)
-            x = self.up_blocks[i](x, [g])
+            x = self.up_blocks[i](x, [self.layer_guidance(inputs, i, k)])
         # (B*K, 1, H', W') -> (B, K, H', W')
         return self.conv_seg(x).reshape(b, k, *x.shape[-2:])

@@ -3,26 +3,23 @@
 Named ``DCPSpatialEnhancedHead`` so that it is not confused with the SED
 baseline (Xie et al., CVPR 2024), whose decoder is a different model.
 """
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType
 from torch import Tensor
 
 from dcp_mm.structures import (CLIPFeatureSpec, CostFeatureSpec, HeadInputs,
                                require_cost_features)
 from ..layers.guided_swin_block import GuidedSwinBlock
-from ..layers.shallow_guidance import build_shallow_guidance, shallow_guidance
-from ..layers.upsample_block import UpsampleBlock
-from .base_cost_head import BaseCostHead
+from .shallow_guided_head import ShallowGuidedUpsampleHead
 
 
 @MODELS.register_module()
-class DCPSpatialEnhancedHead(BaseCostHead):
+class DCPSpatialEnhancedHead(ShallowGuidedUpsampleHead):
     """Coarse-to-fine decoder over the cost features of K categories.
 
     Each of ``num_layers`` layers (L = 2 in the paper):
@@ -94,15 +91,10 @@ class DCPSpatialEnhancedHead(BaseCostHead):
             attention map (with ``fuse_attn``), or no neck.
     """
 
+    all_layer_args = True  # one entry per decoder_dims entry, all used or not
+
     def __init__(self,
                  *,
-                 in_channels: int = 128,
-                 channels: int = 32,
-                 clip_channels: int = 768,
-                 num_templates: int = 80,
-                 decoder_dims: Sequence[int] = (64, 32),
-                 shallow_dims: Sequence[int] = (32, 16),
-                 shallow_up_dims: Sequence[int] = (256, 128),
                  cost_guidance_dims: Sequence[int] = (32, 16),
                  num_layers: int = 2,
                  spatial_enhance: bool = True,
@@ -116,52 +108,25 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                  num_heads: int = 4,
                  window_size: int = 12,
                  rel_pos_bias: bool = True,
-                 inter_index: Sequence[int] = (0, 1),
-                 loss_decode: ConfigType = dict(type='CategoryBCELoss'),
                  **kwargs) -> None:
         if 'fuse_shallow' in kwargs:
             raise ValueError(
                 'fuse_shallow was split into fuse_shallow_qk (F_s in the '
                 'Swin Q/K, Eq. 13) and fuse_shallow_up (F_s in the upsampling '
                 'layers, Eq. 15): set those instead')
-        n_dec = len(decoder_dims)
-        if not 0 <= num_layers <= n_dec:
-            raise ValueError(f'num_layers must be in [0, {n_dec}], got '
-                             f'{num_layers}')
-        for name, seq in dict(
-                shallow_dims=shallow_dims,
-                shallow_up_dims=shallow_up_dims,
-                cost_guidance_dims=cost_guidance_dims).items():
-            if len(seq) != n_dec:
-                raise ValueError(f'{name} needs {n_dec} entries (one per '
-                                 f'decoder layer), got {list(seq)}')
-        if len(inter_index) != n_dec:
-            raise ValueError(f'inter_index needs {n_dec} intermediate '
-                             f'feature indices, got {list(inter_index)}')
-        super().__init__(
-            in_channels=in_channels,
-            channels=channels,
-            num_templates=num_templates,
-            loss_decode=loss_decode,
-            **kwargs)
-        self.num_layers = num_layers
-        self.inter_index = list(inter_index)
+        super().__init__(num_layers=num_layers, **kwargs)
+        self.check_layer_args(cost_guidance_dims=cost_guidance_dims)
         self.spatial_enhance = spatial_enhance
         self.fuse_shallow_qk = fuse_shallow_qk
-        self.fuse_shallow_up = fuse_shallow_up
         self.fuse_cost = fuse_cost
         self.fuse_attn = fuse_attn
         self.attn_pool_size = attn_pool_size
-        self.clip_channels = clip_channels
-        widths = [in_channels] + list(decoder_dims[:num_layers])
-        # shallow features: x2 and x4 of the patch grid (CAT-Seg)
-        self.shallow_up, self.shallow_proj = build_shallow_guidance(
-            clip_channels, shallow_up_dims, shallow_dims,
-            num_layers if fuse_shallow_up else 0)
+        self.build_shallow(fuse_shallow_up)
         self.cost_up = nn.ModuleList()
         self.se_blocks = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
-        cost_in = num_templates
+        widths = self.widths
+        cost_in = self.num_templates
         for i in range(num_layers):
             if fuse_cost:
                 self.cost_up.append(
@@ -170,9 +135,8 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                             cost_in, cost_guidance_dims[i], 2, stride=2),
                         nn.ReLU()))
                 cost_in = cost_guidance_dims[i]
-            g = (shallow_dims[i] if fuse_shallow_up else 0) + (
-                cost_guidance_dims[i] if fuse_cost else 0)
-            self.up_blocks.append(UpsampleBlock(widths[i], widths[i + 1], g))
+            self.up_blocks.append(
+                self.up_block(i, cost_guidance_dims[i] if fuse_cost else 0))
         se_g = (se_shallow_dims if fuse_shallow_qk else 0) + (
             se_attn_dims if fuse_attn else 0)
         if spatial_enhance:
@@ -189,7 +153,7 @@ class DCPSpatialEnhancedHead(BaseCostHead):
                         for shift in (0, window_size // 2)
                     ]))
         self.se_shallow = (
-            nn.Conv2d(clip_channels, se_shallow_dims, 1)
+            nn.Conv2d(self.clip_channels, se_shallow_dims, 1)
             if spatial_enhance and fuse_shallow_qk else None)
         self.se_attn = (
             nn.Linear(attn_pool_size**2, se_attn_dims)
@@ -269,16 +233,13 @@ class DCPSpatialEnhancedHead(BaseCostHead):
         # (B, K, d, h, w) -> (B*K, d, h, w)
         x = cost.cost_embed.flatten(0, 1)
         se_guidance = self._se_guidance(inputs, h, w)
-        inter: List[Tensor] = [inputs.inter_feats[i] for i in self.inter_index]
         # (B, K, P, h, w) -> (B*K, P, h, w)
         cost_g = cost.cost_volume.flatten(0, 1)
         for i in range(self.num_layers):
             x = self._enhance(x, i, se_guidance, k)
             guidance = []
             if self.fuse_shallow_up:
-                guidance.append(
-                    shallow_guidance(self.shallow_up[i], self.shallow_proj[i],
-                                     inter[i], k))
+                guidance.append(self.layer_guidance(inputs, i, k))
             if self.fuse_cost:
                 cost_g = self.cost_up[i](cost_g)
                 guidance.append(cost_g)

@@ -1,6 +1,7 @@
 """Unregistered building blocks (layers) shared by the registered modules.
 """
 from .cat_seg_aggregation_layer import CATSegAggregationLayer
+from .class_fusion_stage import ClassFusionStage
 from .class_linear_attention import (ClassLinearAttention,
                                      ClassTransformerLayer, linear_attention)
 from .cost_volume import cosine_cost_volume
@@ -12,9 +13,9 @@ from .shallow_guidance import build_shallow_guidance, shallow_guidance
 from .upsample_block import UpsampleBlock
 
 __all__ = [
-    'CATSegAggregationLayer', 'ClassLinearAttention', 'ClassTransformerLayer',
-    'linear_attention', 'cosine_cost_volume', 'GradualFusionBlock',
-    'GuidedSwinBlock', 'GuidedWindowAttention', 'pooled_summary',
-    'sine_position_embedding', 'build_shallow_guidance', 'shallow_guidance',
-    'UpsampleBlock'
+    'CATSegAggregationLayer', 'ClassFusionStage', 'ClassLinearAttention',
+    'ClassTransformerLayer', 'linear_attention', 'cosine_cost_volume',
+    'GradualFusionBlock', 'GuidedSwinBlock', 'GuidedWindowAttention',
+    'pooled_summary', 'sine_position_embedding', 'build_shallow_guidance',
+    'shallow_guidance', 'UpsampleBlock'
 ]

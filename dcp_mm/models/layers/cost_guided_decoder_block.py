@@ -18,8 +18,8 @@ import torch.nn as nn
 from timm.layers import Mlp
 from torch import Tensor
 
+from .class_fusion_stage import ClassFusionStage
 from .class_linear_attention import PoolSize
-from .upsample_block import class_attention_and_fuse
 
 
 class HybridDilatedBlock(nn.Module):
@@ -58,7 +58,7 @@ class HybridDilatedBlock(nn.Module):
         return x + y
 
 
-class CostGuidedDecoderBlock(nn.Module):
+class CostGuidedDecoderBlock(ClassFusionStage):
     """CVGD stage: HDC + MLP, class attention, ConvT x2, fuse guidance.
 
     Args:
@@ -94,33 +94,11 @@ class CostGuidedDecoderBlock(nn.Module):
         dilations: Sequence[int] = (1, 2, 4)
     ) -> None:
         super().__init__()
-        self.cost_guidance_channels = cost_guidance_channels
         self.spatial = HybridDilatedBlock(in_channels, dilations)
-        self.attention, self.fuse = class_attention_and_fuse(
-            in_channels, out_channels, guidance_channels,
-            cost_guidance_channels, num_heads, pooling_size, test_pooling_size)
+        self.build_class_fusion(in_channels, out_channels, guidance_channels,
+                                cost_guidance_channels, num_heads,
+                                pooling_size, test_pooling_size)
 
-    def forward(self,
-                x: Tensor,
-                guidance: Tensor,
-                cost_guidance: Optional[Tensor] = None,
-                valid: Optional[Tensor] = None) -> Tensor:
-        bk, c, h, w = x.shape
-        b = guidance.shape[0]
-        if bk % b:
-            raise ValueError(f'x has {bk} maps, not a multiple of the batch '
-                             f'size {b} of the guidance')
-        if (cost_guidance is None) != (self.cost_guidance_channels == 0):
-            raise ValueError(
-                f'built for {self.cost_guidance_channels} cost-guidance '
-                f'channels, got '
-                f'{None if cost_guidance is None else cost_guidance.shape}')
-        k = bk // b
-        x = self.spatial(x)
-        # (B*K, C, H, W) <-> (B, K, C, H, W)
-        x = self.attention(x.reshape(b, k, c, h, w), None, valid).flatten(0, 1)
-        # (B, G, 2H, 2W) -> (B*K, G, 2H, 2W)
-        maps = [guidance.repeat_interleave(k, dim=0)]
-        if cost_guidance is not None:
-            maps.append(cost_guidance)
-        return self.fuse(x, maps)
+    def spatial_fusion(self, x: Tensor) -> Tensor:
+        """The hybrid dilated block (B*K, C, H, W)."""
+        return self.spatial(x)

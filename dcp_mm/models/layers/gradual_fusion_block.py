@@ -10,15 +10,14 @@ ReLU, twice).
 """
 from typing import Optional
 
-import torch.nn as nn
 from timm.models.convnext import ConvNeXtBlock
 from torch import Tensor
 
+from .class_fusion_stage import ClassFusionStage
 from .class_linear_attention import PoolSize
-from .upsample_block import class_attention_and_fuse
 
 
-class GradualFusionBlock(nn.Module):
+class GradualFusionBlock(ClassFusionStage):
     """SED decoder stage: spatial fusion, class fusion, upsample and fuse.
 
     The spatial fusion is timm's ``ConvNeXtBlock`` (V1: depthwise conv, LN
@@ -66,28 +65,14 @@ class GradualFusionBlock(nn.Module):
             in_channels,
             kernel_size=kernel_size,
             ls_init_value=layer_scale_init)
-        self.attention, self.fuse = class_attention_and_fuse(
-            in_channels, out_channels, guidance_channels,
-            cost_guidance_channels, num_heads, pooling_size, test_pooling_size)
+        self.build_class_fusion(in_channels, out_channels, guidance_channels,
+                                cost_guidance_channels, num_heads,
+                                pooling_size, test_pooling_size)
 
-    def forward(self,
-                x: Tensor,
-                guidance: Tensor,
-                cost_guidance: Tensor,
-                valid: Optional[Tensor] = None) -> Tensor:
-        bk, c, h, w = x.shape
-        b = guidance.shape[0]
-        if bk % b:
-            raise ValueError(f'x has {bk} maps, not a multiple of the batch '
-                             f'size {b} of the guidance')
-        k = bk // b
+    def spatial_fusion(self, x: Tensor) -> Tensor:
+        """SED's ConvNeXt block, contiguous NCHW (B*K, C, H, W)."""
         # timm's block permutes back from NHWC without a copy (channels-last
         # strides); the official block returns contiguous NCHW, and the
         # memory layout changes the rounding of the later bilinear
         # interpolation (~2e-6): copy to contiguous NCHW like the official
-        x = self.cnext(x).contiguous()
-        # (B*K, C, H, W) <-> (B, K, C, H, W)
-        x = self.attention(x.reshape(b, k, c, h, w), None, valid).flatten(0, 1)
-        # (B, G, 2H, 2W) -> (B*K, G, 2H, 2W)
-        g = guidance.repeat_interleave(k, dim=0)
-        return self.fuse(x, [g, cost_guidance])
+        return self.cnext(x).contiguous()

@@ -13,7 +13,7 @@ Swin Transformer's architecture" unchanged, so the bias is on by default;
 CAT-Seg's official ``WindowAttention`` has none (``rel_pos_bias=False``).
 Windows larger than the grid shrink to the grid.
 """
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn as nn
@@ -70,8 +70,8 @@ class GuidedWindowAttention(nn.Module):
         num_heads: attention heads (C must be divisible by it).
         window_size: window side in cells.
         shift_size: cyclic shift (0 for W-MSA, window_size // 2 for SW-MSA).
-        rel_pos_bias: add Swin's learnable relative-position bias
-            ``B`` (a ((2 window - 1)^2, heads) table, truncated-normal
+        rel_pos_bias (keyword only): add Swin's learnable relative-position
+            bias ``B`` (a ((2 window - 1)^2, heads) table, truncated-normal
             init with std 0.02 as Swin) to the attention logits. Default
             True (Swin; DCP-CLIP Sec. III-C); False for CAT-Seg.
     """
@@ -82,6 +82,7 @@ class GuidedWindowAttention(nn.Module):
                  num_heads: int,
                  window_size: int,
                  shift_size: int = 0,
+                 *,
                  rel_pos_bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads != 0:
@@ -166,12 +167,13 @@ class GuidedSwinBlock(nn.Module):
     Args:
         dim: channels C of the feature.
         guidance_dim: channels G of the guidance (0: none).
-        num_heads: attention heads.
-        window_size: window side.
-        shift_size: cyclic shift.
-        mlp_ratio: hidden width of the MLP relative to C.
-        rel_pos_bias: relative-position bias in the window attention
-            (default True, Swin; False for CAT-Seg).
+        *attn_args, **attn_kwargs: the rest of the window attention's
+            (:class:`GuidedWindowAttention`) arguments, passed through:
+            num_heads: attention heads; window_size: window side;
+            shift_size: cyclic shift (default 0); rel_pos_bias (keyword):
+            relative-position bias in the window attention (default True,
+            Swin; False for CAT-Seg).
+        mlp_ratio: hidden width of the MLP relative to C (keyword).
 
     Shapes:
         x: (N, C, H, W); guidance: (N, G, H, W) or None; returns (N, C, H, W).
@@ -180,23 +182,16 @@ class GuidedSwinBlock(nn.Module):
     def __init__(self,
                  dim: int,
                  guidance_dim: int,
-                 num_heads: int,
-                 window_size: int,
-                 shift_size: int = 0,
+                 *attn_args: Any,
                  mlp_ratio: float = 4.0,
-                 rel_pos_bias: bool = True) -> None:
+                 **attn_kwargs: Any) -> None:
         super().__init__()
         self.guidance_dim = guidance_dim
         self.norm1 = nn.LayerNorm(dim)
         self.guidance_norm = (
             nn.LayerNorm(guidance_dim) if guidance_dim > 0 else None)
-        self.attn = GuidedWindowAttention(
-            dim,
-            guidance_dim,
-            num_heads,
-            window_size,
-            shift_size,
-            rel_pos_bias=rel_pos_bias)
+        self.attn = GuidedWindowAttention(dim, guidance_dim, *attn_args,
+                                          **attn_kwargs)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 

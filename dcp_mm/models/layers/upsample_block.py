@@ -4,14 +4,12 @@
 ``3x3 conv (no bias) -> GroupNorm -> ReLU`` (CAT-Seg's ``Up``/``DoubleConv``,
 DCP-CLIP Eq. 15-16).
 """
-from typing import Optional, Sequence, Tuple
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from torch import Tensor
-
-from .class_linear_attention import ClassTransformerLayer, PoolSize
 
 
 class UpsampleBlock(nn.Module):
@@ -68,41 +66,3 @@ class UpsampleBlock(nn.Module):
         if guidance:
             x = torch.cat([x, *guidance], dim=1)
         return self.convs(x)
-
-
-def class_attention_and_fuse(
-    in_channels: int, out_channels: int, guidance_channels: int,
-    cost_guidance_channels: int, num_heads: int, pooling_size: PoolSize,
-    test_pooling_size: Optional[PoolSize]
-) -> Tuple[ClassTransformerLayer, 'UpsampleBlock']:
-    """The two parts every SED-style decoder stage shares (SED's
-    ``GradualFusionBlock``, DPSeg's cost-guided block): the linear class
-    attention over the K categories of each pixel, and the x2 upsampling
-    ``ConvTranspose2d(C, C - G)`` + concat(guidance, cost guidance) +
-    double conv (:class:`UpsampleBlock`).
-
-    Returns:
-        ``(attention, fuse)``.
-
-    Raises:
-        ValueError: ``guidance_channels >= in_channels`` (the transposed
-            conv maps C -> C - G).
-    """
-    up_channels = in_channels - guidance_channels
-    if up_channels < 1:
-        raise ValueError(
-            f'guidance_channels ({guidance_channels}) must be smaller than '
-            f'in_channels ({in_channels}): the transposed conv maps C -> '
-            'C - G (SED).')
-    attention = ClassTransformerLayer(
-        in_channels,
-        0,
-        num_heads,
-        pooling_size=pooling_size,
-        test_pooling_size=test_pooling_size,
-        pad_len=0)
-    fuse = UpsampleBlock(in_channels + cost_guidance_channels, out_channels,
-                         guidance_channels + cost_guidance_channels)
-    fuse.up = nn.ConvTranspose2d(
-        in_channels, up_channels, kernel_size=2, stride=2)
-    return attention, fuse

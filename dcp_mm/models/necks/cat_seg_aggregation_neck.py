@@ -6,10 +6,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dcp_mm.structures import CategorySelection, CostFeatures
+from dcp_mm.structures import CategorySelection
 from ..layers.cat_seg_aggregation_layer import CATSegAggregationLayer
 from ..layers.class_linear_attention import PoolSize
-from ..layers.dual_prompt_cost import cost_channels, dual_prompt_cost_volume
 from ..utils.arg_checks import check_positive_ints
 from .base_cost_neck import BaseCostNeck
 
@@ -105,8 +104,6 @@ class CATSegAggregationNeck(BaseCostNeck):
         if cost_dims % num_heads:
             raise ValueError(f'cost_dims ({cost_dims}) must divide by '
                              f'num_heads ({num_heads})')
-        self.cost_embed = nn.Conv2d(
-            cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         self.appearance_proj = nn.Conv2d(
             embed_dims, appearance_dims, 3, padding=1)
         self.text_guidance_proj = nn.Linear(embed_dims, text_guidance_dims)
@@ -128,31 +125,17 @@ class CATSegAggregationNeck(BaseCostNeck):
         t = t / t.norm(dim=-1, keepdim=True)
         return F.relu(self.text_guidance_proj(t))
 
-    def forward(self,
-                dense_embeds: Tensor,
-                text_embeds: Tensor,
-                selection: CategorySelection,
-                visual_embeds: Optional[Tensor] = None,
-                has_visual: Optional[Tensor] = None) -> CostFeatures:
-        if text_embeds.dim() != 4 or text_embeds.shape[2] != \
-                self.num_templates:
-            raise ValueError(
-                f'expected text_embeds (B, K, P={self.num_templates}, D), '
-                f'got {tuple(text_embeds.shape)}')
+    def aggregate(self, cost: Tensor, dense_embeds: Tensor,
+                  text_embeds: Tensor, selection: CategorySelection) -> Tensor:
+        """Steps 4, 6 and 7: (B*K, d, h, w) embedded cost -> aggregated
+        (B, K, d, h, w); invalid selection slots become padding tokens in
+        the class attention."""
         b, k = text_embeds.shape[:2]
-        if selection.valid.shape != (b, k):
-            raise ValueError(f'selection {tuple(selection.valid.shape)} does '
-                             f'not match the text embeddings (B={b}, K={k})')
-        cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
-                                              visual_embeds, has_visual,
-                                              self.fusion)
-        # (B, K, P, h, w) -> (B*K, P, h, w) -> (B*K, d, h, w)
-        x = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B, K, d, h, w)
-        x = x.reshape(b, k, *x.shape[1:])
+        x = cost.reshape(b, k, *cost.shape[1:])
         appearance = F.relu(self.appearance_proj(dense_embeds))
         text_g = self.text_guidance(text_embeds)
         valid = None if bool(selection.valid.all()) else selection.valid
         for layer in self.layers:
             x = layer(x, appearance, text_g, valid)
-        return CostFeatures(cost_embed=x, cost_volume=cost_volume)
+        return x

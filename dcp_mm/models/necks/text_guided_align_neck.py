@@ -9,8 +9,7 @@ from mmseg.registry import MODELS
 from timm.layers import Mlp
 from torch import Tensor
 
-from dcp_mm.structures import CategorySelection, CostFeatures
-from ..layers.dual_prompt_cost import cost_channels, dual_prompt_cost_volume
+from dcp_mm.structures import CategorySelection
 from ..utils.arg_checks import check_positive_ints
 from .base_cost_neck import BaseCostNeck
 
@@ -119,7 +118,7 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
                 'synonym_max=True max-reduces the synonym axis to one cost '
                 f'channel: num_templates must be 1, got {num_templates} (use '
                 "OpenCLIPTextEncoder(synonyms='max'))")
-        self.synonym_max = synonym_max
+        self.synonym_max = synonym_max  # the base reduces the synonyms
         self.with_ca, self.with_sa = with_ca, with_sa
         self.use_prompt, self.use_cls_score = use_prompt, use_cls_score
         self.cls_score_scale = cls_score_scale
@@ -127,8 +126,6 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
         if guidance_dims is None:
             guidance_dims = embed_dims
         check_positive_ints(guidance_dims=guidance_dims)
-        self.cost_embed = nn.Conv2d(
-            cost_channels(fusion, num_templates), cost_dims, 7, padding=3)
         if with_ca:
             in_g = embed_dims + (1 if use_cls_score else 0)
             # p: one learnable key/value token (1, d_g), truncated-normal
@@ -179,26 +176,11 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
             pad = torch.cat([pad, pad.new_zeros(b, 1)], dim=1)
         return g, pad
 
-    def forward(self,
-                dense_embeds: Tensor,
-                text_embeds: Tensor,
-                selection: CategorySelection,
-                visual_embeds: Optional[Tensor] = None,
-                has_visual: Optional[Tensor] = None) -> CostFeatures:
+    def aggregate(self, cost: Tensor, dense_embeds: Tensor,
+                  text_embeds: Tensor, selection: CategorySelection) -> Tensor:
+        """Eq. 7-12: (B*K, d, h, w) F_cv -> aligned (B, K, d, h, w)."""
         b, _, h, w = dense_embeds.shape
         k = text_embeds.shape[1]
-        if text_embeds.shape[2] != self.num_templates and \
-                not self.synonym_max:
-            raise ValueError(f'built for P={self.num_templates} templates, '
-                             f'got P={text_embeds.shape[2]}')
-        cost_volume = dual_prompt_cost_volume(dense_embeds, text_embeds,
-                                              visual_embeds, has_visual,
-                                              self.fusion)
-        if self.synonym_max:
-            # (B, K, S, h, w) -> (B, K, 1, h, w): best synonym per pixel
-            cost_volume = cost_volume.amax(dim=2, keepdim=True)
-        # (B, K, P, h, w) -> (B*K, P, h, w)
-        cost = self.cost_embed(cost_volume.flatten(0, 1))
         # (B*K, d, h, w) -> (B*K, h*w, d)
         cost = rearrange(cost, 'bk c h w -> bk (h w) c')
         # (B, D, h, w) -> (B, N, D)
@@ -231,4 +213,4 @@ class DCPTextGuidedAlignNeck(BaseCostNeck):
             cost = self.sa_norm2(cost + self.sa_mlp(cost))
         # (B*K, h*w, d) -> (B, K, d, h, w)
         cost = rearrange(cost, '(b k) (h w) c -> b k c h w', b=b, h=h)
-        return CostFeatures(cost_embed=cost, cost_volume=cost_volume)
+        return cost
