@@ -34,7 +34,7 @@ def test_two_iterations_write_rows_table_and_plot(shared_data, tmp_path,
     assert json.loads(out.with_suffix('.json').read_text()) == rows
     assert out.stat().st_size > 0
     table = capsys.readouterr().out
-    assert '| iter | CPU min | loss_bce |' in table
+    assert '| iter | train min | CPU min | loss_bce |' in table
     assert table.count('\n| 2 |') == 1
 
 
