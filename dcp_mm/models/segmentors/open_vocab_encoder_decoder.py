@@ -40,8 +40,7 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
     Args:
         backbone, text_encoder, decode_head: part configs (the segmentor
             fills in ``embed_dims`` / ``num_templates`` / ``clip_channels``).
-        selector: category selector; None keeps all categories
-            (``AllCategoriesSelector``).
+        selector: category selector (None: ``AllCategoriesSelector``).
         neck: cost-feature neck; text_adapter: optional ``(text (B, K, P,
             D), dense (B, D, h, w)) -> (B, K, P, D)``; post_processor: TV.
         aux_losses: losses on the image features, each called as
@@ -96,6 +95,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
         p, d = self.text_encoder.num_templates, self.backbone.embed_dims
         self.selector = MODELS.build(
             selector or dict(type='AllCategoriesSelector'))
+        self.text_adapter = MODELS.build(text_adapter) if text_adapter \
+            else None
         self.neck = MODELS.build(
             dict(dict(embed_dims=d, num_templates=p), **neck)) if neck \
             else None
@@ -106,9 +107,8 @@ class OpenVocabEncoderDecoder(OpenVocabularyMixin, EncoderDecoder):
                 dict(num_templates=p, clip_channels=self.backbone.width),
                 **decode_head))
         self.auxiliary_head = None
-        self.text_adapter, self.post_processor = (
-            MODELS.build(c) if c else None
-            for c in (text_adapter, post_processor))
+        self.post_processor = MODELS.build(post_processor) \
+            if post_processor else None
         self.unselected_logit = unselected_logit
         self.train_cfg = ConfigDict(train_cfg or {})
         check_negatives(self.train_cfg.get('negatives', 0))
