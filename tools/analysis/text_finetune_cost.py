@@ -8,8 +8,8 @@ linearly with the number of prompts. The full COCO-Stuff step with 80
 templates (13 680 prompts with gradient) does not fit a 24 GB CPU machine,
 so this tool measures the text step alone (``encode_selected`` forward +
 backward, the q/v of ``finetune='attention'``) for 1, 2 and 4 categories,
-each in a fresh process (peak RSS over the process's RSS before the
-step), fits ``cost = a + b * categories`` and extrapolates to
+each in a fresh process (peak RSS of the step, VmHWM reset before it,
+over the RSS before it), fits ``cost = a + b * categories`` and extrapolates to
 ``--selected`` categories (selected + ground truth per step: 29 measured
 with one template by ``benchmark.py --text-finetune``) and to the T = 171
 COCO-Stuff categories (what fine-tuning without ``encode_selected``
@@ -21,7 +21,6 @@ in training.
 """
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,8 @@ def one_run(model_name: str, categories: int, repeats: int,
     enc.train()
     names = list(COCO_STUFF_171_CLASSES)
     idx = torch.arange(categories)
-    rss_before = _rss_mb()
+    rss_before = _status_mb('VmRSS')
+    _reset_peak_rss()  # the peak of the step, not of imports / build
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -61,7 +61,7 @@ def one_run(model_name: str, categories: int, repeats: int,
         out.sum().backward()
         times.append(time.perf_counter() - start)
         enc.zero_grad(set_to_none=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb('VmHWM')
     return dict(
         categories=categories,
         prompts=categories * enc.num_templates,
@@ -70,12 +70,20 @@ def one_run(model_name: str, categories: int, repeats: int,
         peak_extra_MB=peak - rss_before)
 
 
-def _rss_mb() -> float:
+def _status_mb(key: str) -> float:
+    """A memory line of /proc/self/status (VmRSS, VmHWM) in MB."""
     with open('/proc/self/status') as f:
         for line in f:
-            if line.startswith('VmRSS:'):
+            if line.startswith(key + ':'):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError('no VmRSS in /proc/self/status')
+    raise RuntimeError(f'no {key} in /proc/self/status')
+
+
+def _reset_peak_rss() -> None:
+    """Reset the process's peak RSS (VmHWM) to its current RSS (Linux:
+    ``5`` to /proc/self/clear_refs)."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
 
 
 def fit_rows(measured: List[dict], targets: List[tuple]) -> List[dict]:
